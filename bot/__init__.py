@@ -1,0 +1,1 @@
+"""Kollega's adapters: the Telegram bot, the terminal try-out and the command line."""

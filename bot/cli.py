@@ -1,0 +1,148 @@
+"""The ``kollega`` command: one entry point with subcommands."""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import logging
+import re
+import secrets
+import sys
+from pathlib import Path
+
+from bot.config import Config, ConfigError, load
+
+EXAMPLE = Path(__file__).resolve().parent.parent / "config.example.toml"
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    if not getattr(args, "func", None):
+        parser.print_help()
+        return 2
+    try:
+        if getattr(args, "needs_config", False):
+            config = load(Path(args.config), require_token=args.needs_token)
+            return int(args.func(config, args))
+        return int(args.func(args))
+    except ConfigError as error:
+        print(f"kollega: config error: {error}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        return 130
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="kollega", description="Confidential peer support for doctors, on Telegram.")
+    sub = parser.add_subparsers(title="commands", metavar="COMMAND")
+
+    init = sub.add_parser("init", help="write config.toml with fresh secrets")
+    init.add_argument("--config", default="config.toml", help="where to write (default: config.toml)")
+    init.set_defaults(func=run_init)
+
+    run = sub.add_parser("run", help="run the bot (long polling, or webhook when configured)")
+    _config_option(run, needs_token=True)
+    run.set_defaults(func=run_bot)
+
+    try_out = sub.add_parser("try", help="play the doctor's conversation in this terminal, no bot token needed")
+    try_out.add_argument("--language", choices=("nb", "en"), default=None)
+    try_out.set_defaults(func=run_try)
+
+    db = sub.add_parser("db", help="database tasks")
+    db_sub = db.add_subparsers(title="database commands", metavar="TASK")
+    db_upgrade = db_sub.add_parser("upgrade", help="apply migrations")
+    _config_option(db_upgrade, needs_token=False)
+    db_upgrade.set_defaults(func=run_db_upgrade)
+
+    flow = sub.add_parser("flow", help="print the triage flow as a mermaid diagram")
+    flow.set_defaults(func=run_flow)
+
+    return parser
+
+
+def _config_option(parser: argparse.ArgumentParser, needs_token: bool) -> None:
+    parser.add_argument("--config", default="config.toml", help="config file (default: config.toml)")
+    parser.set_defaults(needs_config=True, needs_token=needs_token)
+
+
+def run_init(args: argparse.Namespace) -> int:
+    target = Path(args.config)
+    if target.exists():
+        print(f"kollega: {target} already exists; not overwriting it.", file=sys.stderr)
+        return 1
+    text = EXAMPLE.read_text(encoding="utf-8")
+    text = _fill(text, "secret_key", secrets.token_urlsafe(32))
+    text = _fill(text, "webhook_secret", secrets.token_urlsafe(32))
+    target.write_text(text, encoding="utf-8")
+    target.chmod(0o600)
+    print(f"Wrote {target} with fresh secrets. Put your bot token in [telegram] token, then: kollega run --config {target}")
+    return 0
+
+
+def _fill(text: str, key: str, value: str) -> str:
+    return re.sub(rf'^({key}\s*=\s*)""', rf'\1"{value}"', text, count=1, flags=re.MULTILINE)
+
+
+def setup_logging() -> None:
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    # httpx logs every request URL at INFO, and the URL holds the bot token.
+    logging.getLogger("httpx").setLevel(logging.WARNING)
+    logging.getLogger("telegram").setLevel(logging.WARNING)
+    logging.getLogger("apscheduler").setLevel(logging.WARNING)
+
+
+def run_bot(config: Config, args: argparse.Namespace) -> int:
+    from telegram import Update
+
+    from bot.app import build_application
+
+    setup_logging()
+    log = logging.getLogger("kollega")
+    application = build_application(config)
+    if config.webhook_url:
+        log.info("starting in webhook mode on %s:%d", config.webhook_listen, config.webhook_port)
+        application.run_webhook(
+            listen=config.webhook_listen,
+            port=config.webhook_port,
+            url_path="telegram",
+            webhook_url=config.webhook_url,
+            secret_token=config.webhook_secret,
+            allowed_updates=Update.ALL_TYPES,
+        )
+    else:
+        log.info("starting with long polling")
+        application.run_polling(allowed_updates=Update.ALL_TYPES)
+    return 0
+
+
+def run_db_upgrade(config: Config, args: argparse.Namespace) -> int:
+    from storage.db import create_engine, upgrade
+
+    async def go() -> None:
+        engine = create_engine(config.database_url)
+        try:
+            await upgrade(engine)
+        finally:
+            await engine.dispose()
+
+    asyncio.run(go())
+    print("Database is up to date.")
+    return 0
+
+
+def run_try(args: argparse.Namespace) -> int:
+    from bot.terminal import try_out
+
+    return asyncio.run(try_out(args.language))
+
+
+def run_flow(args: argparse.Namespace) -> int:
+    from flows.diagram import mermaid
+
+    print(mermaid())
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

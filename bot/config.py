@@ -1,0 +1,190 @@
+"""Configuration: read once in main() into a frozen object and passed down."""
+
+from __future__ import annotations
+
+import os
+import tomllib
+from dataclasses import dataclass, field
+from datetime import timedelta
+from pathlib import Path
+from typing import Any
+
+from flows.catalogue import LANGUAGES
+from flows.settings import County, EmergencyNumber, FlowSettings, county_code
+
+DEFAULT_BASE_URL = "https://api.telegram.org/bot"
+DEFAULT_DATABASE_URL = "sqlite+aiosqlite:///kollega.db"
+
+
+class ConfigError(Exception):
+    """One configuration problem, naming the key: shown as one line, exit code 2."""
+
+    def __init__(self, key: str, problem: str) -> None:
+        super().__init__(f"{key}: {problem}")
+        self.key = key
+
+
+@dataclass(frozen=True)
+class Timeouts:
+    offer: timedelta = timedelta(minutes=60)
+    urgent_offer: timedelta = timedelta(minutes=15)
+    silent_case: timedelta = timedelta(hours=72)
+    followup: timedelta = timedelta(weeks=4)
+    tick_seconds: float = 5.0
+
+
+@dataclass(frozen=True)
+class Config:
+    token: str
+    secret_key: str
+    base_url: str = DEFAULT_BASE_URL
+    database_url: str = DEFAULT_DATABASE_URL
+    webhook_url: str = ""
+    webhook_listen: str = "127.0.0.1"
+    webhook_port: int = 8443
+    webhook_secret: str = ""
+    flow: FlowSettings = field(default_factory=FlowSettings)
+    timeouts: Timeouts = field(default_factory=Timeouts)
+    min_cell: int = 5
+    retention_months: int = 24
+
+
+def _get(table: dict[str, Any], key: str, kind: type | tuple[type, ...], default: Any, path: str) -> Any:
+    value = table.get(key, default)
+    if not isinstance(value, kind) or (isinstance(value, bool) and kind in (int, float, (int, float))):
+        expected = kind.__name__ if isinstance(kind, type) else " or ".join(k.__name__ for k in kind)
+        raise ConfigError(path, f"must be a {expected}, got {type(value).__name__} {value!r}")
+    return value
+
+
+def _positive(table: dict[str, Any], key: str, default: float, path: str) -> float:
+    value = _get(table, key, (int, float), default, path)
+    if value <= 0:
+        raise ConfigError(path, f"must be greater than 0, got {value}")
+    return float(value)
+
+
+def _section(data: dict[str, Any], name: str) -> dict[str, Any]:
+    section = data.get(name, {})
+    if not isinstance(section, dict):
+        raise ConfigError(name, "must be a table")
+    return section
+
+
+def parse(data: dict[str, Any], env: dict[str, str] | None = None, require_token: bool = True) -> Config:
+    """Validate a parsed TOML document; raise ConfigError naming the first bad key."""
+    env = dict(os.environ) if env is None else env
+    telegram = _section(data, "telegram")
+    database = _section(data, "database")
+    secrets = _section(data, "secrets")
+    service = _section(data, "service")
+    timeouts = _section(data, "timeouts")
+    privacy = _section(data, "privacy")
+
+    token = env.get("KOLLEGA_TELEGRAM_TOKEN") or _get(telegram, "token", str, "", "telegram.token")
+    if require_token:
+        if not token:
+            raise ConfigError("telegram.token", "missing: set it in the config file or in KOLLEGA_TELEGRAM_TOKEN")
+        if ":" not in token:
+            raise ConfigError("telegram.token", "does not look like a bot token from @BotFather (expected '123456:ABC...')")
+    secret_key = env.get("KOLLEGA_SECRET_KEY") or _get(secrets, "secret_key", str, "", "secrets.secret_key")
+    if len(secret_key) < 16:
+        raise ConfigError(
+            "secrets.secret_key", "missing or shorter than 16 characters: run `kollega init` or set KOLLEGA_SECRET_KEY"
+        )
+    base_url = _get(telegram, "base_url", str, DEFAULT_BASE_URL, "telegram.base_url") or DEFAULT_BASE_URL
+    if not base_url.startswith(("http://", "https://")):
+        raise ConfigError("telegram.base_url", f"must start with http:// or https://, got {base_url!r}")
+    webhook_url = _get(telegram, "webhook_url", str, "", "telegram.webhook_url")
+    webhook_secret = _get(telegram, "webhook_secret", str, "", "telegram.webhook_secret")
+    if webhook_url and not webhook_secret:
+        raise ConfigError("telegram.webhook_secret", "required when webhook_url is set (run `kollega init`)")
+    webhook_port = int(_get(telegram, "webhook_port", int, 8443, "telegram.webhook_port"))
+    if not 0 < webhook_port < 65536:
+        raise ConfigError("telegram.webhook_port", f"must be a port number, got {webhook_port}")
+
+    database_url = _get(database, "url", str, DEFAULT_DATABASE_URL, "database.url")
+    if not database_url.startswith(("sqlite+aiosqlite://", "postgresql+asyncpg://")):
+        raise ConfigError("database.url", "must start with sqlite+aiosqlite:// or postgresql+asyncpg://")
+
+    language = _get(service, "default_language", str, "nb", "service.default_language")
+    if language not in LANGUAGES:
+        raise ConfigError("service.default_language", f"must be one of {', '.join(LANGUAGES)}, got {language!r}")
+    names = _get(service, "counties", list, list(FlowSettings().county_names()), "service.counties")
+    if not names or not all(isinstance(n, str) and n.strip() for n in names):
+        raise ConfigError("service.counties", "must be a non-empty list of county names")
+    counties = tuple(County(county_code(n), n) for n in names)
+    if len({c.code for c in counties}) != len(counties):
+        raise ConfigError("service.counties", "has duplicate names")
+
+    emergency = data.get("emergency", None)
+    numbers = FlowSettings().emergency
+    if emergency is not None:
+        if not isinstance(emergency, list) or not emergency:
+            raise ConfigError("emergency", "must be a non-empty list of [[emergency]] tables")
+        parsed = []
+        for i, entry in enumerate(emergency):
+            if not isinstance(entry, dict) or not isinstance(entry.get("number"), str) or not entry["number"].strip():
+                raise ConfigError(f"emergency[{i}].number", "missing")
+            labels = {lang: str(entry[lang]) for lang in LANGUAGES if isinstance(entry.get(lang), str)}
+            if not labels:
+                raise ConfigError(f"emergency[{i}]", "needs a label in nb or en")
+            parsed.append(EmergencyNumber(entry["number"], labels))
+        numbers = tuple(parsed)
+
+    words_table = _section(data, "crisis_words") or dict(FlowSettings().crisis_words)
+    crisis_words: dict[str, tuple[str, ...]] = {}
+    for lang, words in words_table.items():
+        if not isinstance(words, list | tuple) or not all(isinstance(w, str) for w in words):
+            raise ConfigError(f"crisis_words.{lang}", "must be a list of strings")
+        crisis_words[lang] = tuple(words)
+
+    reminder = _positive(timeouts, "draft_reminder_hours", 24, "timeouts.draft_reminder_hours")
+    expire = _positive(timeouts, "draft_expire_hours", 48, "timeouts.draft_expire_hours")
+    flow = FlowSettings(
+        counties=counties,
+        emergency=numbers,
+        crisis_words=crisis_words,
+        default_language=language,
+        draft_reminder_after=timedelta(hours=reminder),
+        draft_expire_after=timedelta(hours=expire),
+        expected_reply_hours=int(_positive(service, "expected_reply_hours", 24, "service.expected_reply_hours")),
+    )
+    times = Timeouts(
+        offer=timedelta(minutes=_positive(timeouts, "offer_minutes", 60, "timeouts.offer_minutes")),
+        urgent_offer=timedelta(minutes=_positive(timeouts, "urgent_offer_minutes", 15, "timeouts.urgent_offer_minutes")),
+        silent_case=timedelta(hours=_positive(timeouts, "silent_case_hours", 72, "timeouts.silent_case_hours")),
+        followup=timedelta(weeks=_positive(timeouts, "followup_weeks", 4, "timeouts.followup_weeks")),
+        tick_seconds=_positive(timeouts, "tick_seconds", 5, "timeouts.tick_seconds"),
+    )
+    min_cell = int(_get(privacy, "min_cell", int, 5, "privacy.min_cell"))
+    if min_cell < 2:
+        raise ConfigError("privacy.min_cell", f"must be at least 2, got {min_cell}")
+    retention = int(_get(privacy, "retention_months", int, 24, "privacy.retention_months"))
+    if retention < 1:
+        raise ConfigError("privacy.retention_months", f"must be at least 1, got {retention}")
+    return Config(
+        token=token,
+        secret_key=secret_key,
+        base_url=base_url,
+        database_url=database_url,
+        webhook_url=webhook_url,
+        webhook_listen=_get(telegram, "webhook_listen", str, "127.0.0.1", "telegram.webhook_listen"),
+        webhook_port=webhook_port,
+        webhook_secret=webhook_secret,
+        flow=flow,
+        timeouts=times,
+        min_cell=min_cell,
+        retention_months=retention,
+    )
+
+
+def load(path: Path, require_token: bool = True, env: dict[str, str] | None = None) -> Config:
+    """Read and validate a config file."""
+    if not path.exists():
+        raise ConfigError(str(path), "file not found (run `kollega init` to create it)")
+    try:
+        data = tomllib.loads(path.read_text(encoding="utf-8"))
+    except tomllib.TOMLDecodeError as error:
+        raise ConfigError(str(path), f"is not valid TOML ({error})") from None
+    return parse(data, env, require_token)

@@ -1,0 +1,36 @@
+"""Typed access to Kollega's services from handlers (PTB's contexttypesbot pattern)."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy.ext.asyncio import AsyncEngine
+from telegram.ext import CallbackContext, ExtBot
+
+from bot.config import Config
+from flows.intake import Intake
+from flows.timers import TimerHandler
+from storage.sealing import Keyring
+from storage.store import SqlStore
+
+
+@dataclass
+class Services:
+    """Everything the handlers need, built once in the composition root."""
+
+    config: Config
+    engine: AsyncEngine
+    store: SqlStore
+    keyring: Keyring
+    intake: Intake
+    clock: Callable[[], datetime]
+    timers: Mapping[str, TimerHandler]
+
+
+class KollegaContext(CallbackContext[ExtBot[None], dict[Any, Any], dict[Any, Any], dict[str, Any]]):
+    @property
+    def services(self) -> Services:
+        return self.bot_data["services"]  # type: ignore[no-any-return]

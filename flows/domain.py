@@ -1,0 +1,105 @@
+"""The words of the domain: pathways, kinds of support, barriers, roles.
+
+Every value here is a short, stable code. Codes are what gets stored and
+counted; the catalogues turn them into sentences.
+"""
+
+from __future__ import annotations
+
+from enum import StrEnum
+
+
+class Pathway(StrEnum):
+    """The three help-seeking categories of Horne et al. (BMJ Open 2021)."""
+
+    ADVICE = "advice"
+    NOT_COPING = "not_coping"
+    WAY_BACK_OR_OUT = "way_back_or_out"
+
+
+class Seeker(StrEnum):
+    """Who the help is for: the person writing, or a colleague they worry about."""
+
+    SELF = "self"
+    COLLEAGUE = "colleague"
+
+
+class Support(StrEnum):
+    """The five forms of peer support of Hussan et al. (BJGP 2023)."""
+
+    EMOTIONAL = "emotional"
+    ADVICE = "advice"
+    WORKLOAD = "workload"
+    MENTORSHIP = "mentorship"
+    PERSONAL = "personal"
+
+
+class Barrier(StrEnum):
+    """The four moderators of peer support (Hussan et al.), as "what made it hard"."""
+
+    INDIVIDUAL = "individual"
+    RELATIONSHIPS = "relationships"
+    WORKPLACE = "workplace"
+    OCCUPATION = "occupation"
+
+
+class Role(StrEnum):
+    GP_PARTNER = "gp_partner"
+    SALARIED_GP = "salaried_gp"
+    LOCUM = "locum"
+    HOSPITAL = "hospital"
+    TRAINING = "training"
+    STUDENT = "student"
+    OTHER = "other"
+
+
+class ContactMode(StrEnum):
+    CHAT = "chat"
+    PHONE = "phone"
+    MEETING = "meeting"
+
+
+class Language(StrEnum):
+    NB = "nb"
+    EN = "en"
+
+
+class WorkStatus(StrEnum):
+    """"Not sure" question 1: where the doctor stands with work."""
+
+    WORKING = "working"
+    OFF_WORK = "off_work"
+    LEAVING_OR_RETURNING = "leaving_or_returning"
+
+
+class Coping(StrEnum):
+    """"Not sure" question 2: how day-to-day coping is going."""
+
+    MANAGING = "managing"
+    STRAINED = "strained"
+    NOT_COPING = "not_coping"
+
+
+class Hope(StrEnum):
+    """"Not sure" question 3: what the doctor hopes to get."""
+
+    GUIDANCE = "guidance"
+    SOMEONE_TO_TALK_TO = "someone_to_talk_to"
+    WAY_FORWARD_WITH_WORK = "way_forward_with_work"
+
+
+NO_COUNTY = "none"
+"""County code for "I'd rather not say"."""
+
+
+def mask(values: frozenset[str] | set[str], enum: type[StrEnum]) -> int:
+    """Bit mask of a multi-select answer, in the enum's declaration order.
+
+    Events store support kinds and barriers as masks so statistics can count
+    them with plain SQL, without a row per answer.
+    """
+    return sum(1 << i for i, member in enumerate(enum) if member.value in values)
+
+
+def unmask(bits: int, enum: type[StrEnum]) -> list[str]:
+    return [member.value for i, member in enumerate(enum) if bits & (1 << i)]

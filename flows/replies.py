@@ -1,0 +1,53 @@
+"""What a flow says: catalogue keys with parameters and buttons.
+
+A flow never produces finished sentences. It produces :class:`Reply` objects
+that name a catalogue entry; an adapter (Telegram, terminal) renders them in
+the reader's language. That keeps every sentence in the catalogues and lets
+the same conversation run anywhere.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import Union
+
+ParamValue = Union[str, int, float, "Text", Sequence["Text"], Sequence[str]]
+
+
+@dataclass(frozen=True)
+class Text:
+    """A catalogue entry with its parameters, rendered later in some language."""
+
+    key: str
+    params: Mapping[str, ParamValue] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class Button:
+    """One button: a label from the catalogue and the action it stands for."""
+
+    label: Text
+    action: str
+    checked: bool | None = None
+    """For multi-select answers: whether this one is chosen (None: not a toggle)."""
+
+
+@dataclass(frozen=True)
+class Reply:
+    """One message to one person."""
+
+    text: Text
+    buttons: tuple[tuple[Button, ...], ...] = ()
+    step: str = ""
+    """The step the buttons answer; a press from another step is stale."""
+    request_contact: bool = False
+    """Show Telegram's one-tap "share my phone number" keyboard."""
+    document: tuple[str, bytes] | None = None
+    """(file name, content) to send as a document, e.g. a CSV export."""
+    picture: bytes | None = None
+    """A PNG to send as a photo, e.g. a statistics chart."""
+
+
+def say(key: str, **params: ParamValue) -> Reply:
+    return Reply(Text(key, params))

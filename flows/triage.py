@@ -1,0 +1,377 @@
+"""The doctor's triage conversation (design.md section 5) as a state machine.
+
+One :class:`TriageFlow` (one ``transitions.Machine``) serves every doctor;
+each conversation is a :class:`Draft` model that is attached while an answer
+is handled and detached afterwards, so the process holds no conversation
+between updates. The steps and their transitions are the table
+``TRANSITIONS`` below; ``kollega flow`` draws it.
+
+A draft holds only codes (pathway, kinds of support, county code, ...):
+never anything the doctor typed.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from dataclasses import asdict, dataclass, field
+from enum import StrEnum
+from typing import Any
+
+from transitions import EventData, Machine
+
+from flows.decision import decide
+from flows.domain import (
+    NO_COUNTY,
+    Barrier,
+    ContactMode,
+    Coping,
+    Hope,
+    Language,
+    Pathway,
+    Role,
+    Seeker,
+    Support,
+    WorkStatus,
+)
+from flows.replies import Button, Reply, Text
+from flows.settings import FlowSettings
+
+
+class Step(StrEnum):
+    CONSENT = "consent"
+    WHO = "who"
+    SITUATION = "situation"
+    UNSURE_WORK = "unsure_work"
+    UNSURE_COPING = "unsure_coping"
+    UNSURE_HOPE = "unsure_hope"
+    SAFETY = "safety"
+    CRISIS = "crisis"
+    SUPPORT = "support"
+    BARRIERS = "barriers"
+    ROLE = "role"
+    COUNTY = "county"
+    OUTSIDE_COUNTY = "outside_county"
+    CONTACT = "contact"
+    LANGUAGE = "language"
+    SUMMARY = "summary"
+    CHANGE = "change"
+    WAITING = "waiting"
+
+
+S = Step
+
+# Order matters: for one trigger and source the first row whose conditions
+# hold is taken, so every "editing" row (back to the summary after a change)
+# stands before the row that walks on to the next step.
+TRANSITIONS: list[dict[str, Any]] = [
+    {"trigger": "agree", "source": S.CONSENT, "dest": S.WHO},
+    {"trigger": "choose_seeker", "source": S.WHO, "dest": S.SITUATION, "before": "set_seeker"},
+    # Situation: one of three pathways, or "not sure" and up to three questions.
+    {"trigger": "choose_pathway", "source": S.SITUATION, "dest": S.SUMMARY, "conditions": "editing", "before": "set_pathway"},
+    {"trigger": "choose_pathway", "source": S.SITUATION, "dest": S.SAFETY, "before": "set_pathway"},
+    {"trigger": "not_sure", "source": S.SITUATION, "dest": S.UNSURE_WORK, "before": "clear_unsure"},
+    {"trigger": "answer_work", "source": S.UNSURE_WORK, "dest": S.SUMMARY, "prepare": "set_work", "conditions": ["pathway_decided", "editing"]},
+    {"trigger": "answer_work", "source": S.UNSURE_WORK, "dest": S.SAFETY, "prepare": "set_work", "conditions": "pathway_decided"},
+    {"trigger": "answer_work", "source": S.UNSURE_WORK, "dest": S.UNSURE_COPING, "prepare": "set_work"},
+    {"trigger": "answer_coping", "source": S.UNSURE_COPING, "dest": S.SUMMARY, "prepare": "set_coping", "conditions": ["pathway_decided", "editing"]},
+    {"trigger": "answer_coping", "source": S.UNSURE_COPING, "dest": S.SAFETY, "prepare": "set_coping", "conditions": "pathway_decided"},
+    {"trigger": "answer_coping", "source": S.UNSURE_COPING, "dest": S.UNSURE_HOPE, "prepare": "set_coping"},
+    {"trigger": "answer_hope", "source": S.UNSURE_HOPE, "dest": S.SUMMARY, "prepare": "set_hope", "conditions": ["pathway_decided", "editing"]},
+    {"trigger": "answer_hope", "source": S.UNSURE_HOPE, "dest": S.SAFETY, "prepare": "set_hope", "conditions": "pathway_decided"},
+    # Safety is asked on every path; "yes" shows the numbers and marks the case urgent.
+    {"trigger": "safety_yes", "source": S.SAFETY, "dest": S.CRISIS, "before": "mark_urgent"},
+    {"trigger": "safety_no", "source": S.SAFETY, "dest": S.SUPPORT},
+    {"trigger": "go_on", "source": S.CRISIS, "dest": S.SUPPORT},
+    # Multi-select steps toggle in place (internal transitions) until "done".
+    {"trigger": "toggle_support", "source": S.SUPPORT, "dest": None, "before": "toggle_support_kind"},
+    {"trigger": "support_done", "source": S.SUPPORT, "dest": S.SUMMARY, "conditions": ["has_support", "editing"]},
+    {"trigger": "support_done", "source": S.SUPPORT, "dest": S.BARRIERS, "conditions": "has_support"},
+    {"trigger": "toggle_barrier", "source": S.BARRIERS, "dest": None, "before": "toggle_barrier_kind"},
+    {"trigger": "barriers_done", "source": S.BARRIERS, "dest": S.SUMMARY, "conditions": "editing"},
+    {"trigger": "barriers_done", "source": S.BARRIERS, "dest": S.ROLE},
+    # Preferences.
+    {"trigger": "choose_role", "source": S.ROLE, "dest": S.SUMMARY, "conditions": "editing", "before": "set_role"},
+    {"trigger": "choose_role", "source": S.ROLE, "dest": S.COUNTY, "before": "set_role"},
+    {"trigger": "choose_county", "source": S.COUNTY, "dest": S.OUTSIDE_COUNTY, "prepare": "set_county", "conditions": "county_known"},
+    {"trigger": "choose_county", "source": S.COUNTY, "dest": S.SUMMARY, "prepare": "set_county", "conditions": "editing"},
+    {"trigger": "choose_county", "source": S.COUNTY, "dest": S.CONTACT, "prepare": "set_county"},
+    {"trigger": "choose_outside", "source": S.OUTSIDE_COUNTY, "dest": S.SUMMARY, "conditions": "editing", "before": "set_outside"},
+    {"trigger": "choose_outside", "source": S.OUTSIDE_COUNTY, "dest": S.CONTACT, "before": "set_outside"},
+    {"trigger": "choose_contact", "source": S.CONTACT, "dest": S.SUMMARY, "conditions": "editing", "before": "set_contact"},
+    {"trigger": "choose_contact", "source": S.CONTACT, "dest": S.LANGUAGE, "before": "set_contact"},
+    {"trigger": "choose_case_language", "source": S.LANGUAGE, "dest": S.SUMMARY, "before": "set_case_language"},
+    # Summary: confirm, or change one part and come back here.
+    {"trigger": "confirm", "source": S.SUMMARY, "dest": S.WAITING},
+    {"trigger": "change", "source": S.SUMMARY, "dest": S.CHANGE},
+    {"trigger": "edit_situation", "source": S.CHANGE, "dest": S.SITUATION, "before": "start_editing"},
+    {"trigger": "edit_support", "source": S.CHANGE, "dest": S.SUPPORT, "before": "start_editing"},
+    {"trigger": "edit_barriers", "source": S.CHANGE, "dest": S.BARRIERS, "before": "start_editing"},
+    {"trigger": "edit_role", "source": S.CHANGE, "dest": S.ROLE, "before": "start_editing"},
+    {"trigger": "edit_county", "source": S.CHANGE, "dest": S.COUNTY, "before": "start_editing"},
+    {"trigger": "edit_contact", "source": S.CHANGE, "dest": S.CONTACT, "before": "start_editing"},
+    {"trigger": "edit_language", "source": S.CHANGE, "dest": S.LANGUAGE, "before": "start_editing"},
+    {"trigger": "back_to_summary", "source": S.CHANGE, "dest": S.SUMMARY},
+]  # fmt: skip
+
+
+@dataclass
+class Draft:
+    """One doctor's triage answers so far: codes only, never typed text."""
+
+    state: str = Step.CONSENT
+    language: str = "nb"
+    """The language the doctor reads the bot in."""
+    seeker: str | None = None
+    pathway: str | None = None
+    work: str | None = None
+    coping: str | None = None
+    hope: str | None = None
+    urgent: bool = False
+    support: list[str] = field(default_factory=list)
+    barriers: list[str] = field(default_factory=list)
+    role: str | None = None
+    county: str | None = None
+    outside_county: bool = False
+    contact: str | None = None
+    case_language: str | None = None
+    """The language the doctor wants to talk with a counsellor in."""
+    editing: bool = False
+    reminded: bool = False
+
+    # --- persistence -----------------------------------------------------
+    def to_dict(self) -> dict[str, Any]:
+        return {k: v for k, v in asdict(self).items() if not k.startswith("_")}
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> Draft:
+        known = {f for f in cls.__dataclass_fields__}
+        return cls(**{k: v for k, v in data.items() if k in known})
+
+    # --- callbacks named in TRANSITIONS ------------------------------------
+    def set_seeker(self, event: EventData) -> None:
+        self.seeker = Seeker(event.kwargs["value"]).value
+
+    def set_pathway(self, event: EventData) -> None:
+        self.pathway = Pathway(event.kwargs["value"]).value
+        self.work = self.coping = self.hope = None
+
+    def clear_unsure(self, event: EventData) -> None:
+        self.work = self.coping = self.hope = None
+
+    def set_work(self, event: EventData) -> None:
+        self.work = WorkStatus(event.kwargs["value"]).value
+        self._decide()
+
+    def set_coping(self, event: EventData) -> None:
+        self.coping = Coping(event.kwargs["value"]).value
+        self._decide()
+
+    def set_hope(self, event: EventData) -> None:
+        self.hope = Hope(event.kwargs["value"]).value
+        self._decide()
+
+    def _decide(self) -> None:
+        pathway = decide(
+            WorkStatus(self.work) if self.work else None,
+            Coping(self.coping) if self.coping else None,
+            Hope(self.hope) if self.hope else None,
+        )
+        self.pathway = pathway.value if pathway else None
+
+    def pathway_decided(self, event: EventData) -> bool:
+        return self.pathway is not None
+
+    def mark_urgent(self, event: EventData) -> None:
+        self.urgent = True
+
+    def toggle_support_kind(self, event: EventData) -> None:
+        self.support = _toggled(self.support, Support(event.kwargs["value"]).value, Support)
+
+    def has_support(self, event: EventData) -> bool:
+        return bool(self.support)
+
+    def toggle_barrier_kind(self, event: EventData) -> None:
+        self.barriers = _toggled(self.barriers, Barrier(event.kwargs["value"]).value, Barrier)
+
+    def set_role(self, event: EventData) -> None:
+        self.role = Role(event.kwargs["value"]).value
+
+    def set_county(self, event: EventData) -> None:
+        self.county = event.kwargs["value"]
+        if self.county == NO_COUNTY:
+            self.outside_county = False
+
+    def county_known(self, event: EventData) -> bool:
+        return self.county not in (None, NO_COUNTY)
+
+    def set_outside(self, event: EventData) -> None:
+        self.outside_county = event.kwargs["value"] == "yes"
+
+    def set_contact(self, event: EventData) -> None:
+        self.contact = ContactMode(event.kwargs["value"]).value
+
+    def set_case_language(self, event: EventData) -> None:
+        self.case_language = Language(event.kwargs["value"]).value
+
+    def start_editing(self, event: EventData) -> None:
+        self.editing = True
+
+    def stop_editing(self, event: EventData) -> None:
+        self.editing = False
+
+
+def _toggled(values: list[str], value: str, enum: Iterable[StrEnum]) -> list[str]:
+    chosen = set(values) ^ {value}
+    return [m.value for m in enum if m.value in chosen]
+
+
+@dataclass(frozen=True)
+class Option:
+    """One answer to a question: its button label and the trigger it fires."""
+
+    label: Text
+    trigger: str
+    value: str = ""
+
+    @property
+    def action(self) -> str:
+        return f"{self.trigger}:{self.value}" if self.value else self.trigger
+
+
+class TriageFlow:
+    """The triage machine, shared by all drafts, and the questions it asks."""
+
+    def __init__(self, settings: FlowSettings) -> None:
+        self.settings = settings
+        self.machine = Machine(
+            model=None,
+            states=[*(s for s in Step if s is not Step.SUMMARY), {"name": Step.SUMMARY, "on_enter": "stop_editing"}],
+            transitions=TRANSITIONS,
+            initial=Step.CONSENT,
+            auto_transitions=False,
+            send_event=True,
+        )
+
+    def new_draft(self, language: str) -> Draft:
+        return Draft(state=Step.CONSENT, language=language, case_language=language)
+
+    def press(self, draft: Draft, action: str) -> bool:
+        """Apply one answer to the draft; False when it is not an answer to this step."""
+        option = next((o for o in self.options(draft) if o.action == action), None)
+        if option is None:
+            return False
+        self.machine.add_model(draft, initial=Step(draft.state))
+        try:
+            kwargs = {"value": option.value} if option.value else {}
+            return bool(draft.trigger(option.trigger, **kwargs))  # type: ignore[attr-defined]
+        finally:
+            self.machine.remove_model(draft)
+
+    # --- the questions ----------------------------------------------------
+    def options(self, draft: Draft) -> list[Option]:
+        """The answers the current step accepts, in the order they are shown."""
+        step = Step(draft.state)
+        builder = _OPTIONS.get(step)
+        return builder(self, draft) if builder else []
+
+    def question(self, draft: Draft) -> Reply:
+        """The current step's question, with its buttons."""
+        step = Step(draft.state)
+        options = self.options(draft)
+        per_row = 2 if step in _TWO_PER_ROW else 1
+        rows: list[tuple[Button, ...]] = []
+        for i in range(0, len(options), per_row):
+            rows.append(tuple(self._button(draft, o) for o in options[i : i + per_row]))
+        if step not in (Step.CRISIS, Step.WAITING):
+            # A crisis button on every question: help must never be a command away.
+            rows.append((Button(Text("crisis.button"), "crisis"),))
+        return Reply(self._question_text(draft), tuple(rows), step=step.value)
+
+    def _button(self, draft: Draft, option: Option) -> Button:
+        checked: bool | None = None
+        if option.trigger == "toggle_support":
+            checked = option.value in draft.support
+        elif option.trigger == "toggle_barrier":
+            checked = option.value in draft.barriers
+        return Button(option.label, option.action, checked=checked)
+
+    def _question_text(self, draft: Draft) -> Text:
+        step = Step(draft.state)
+        if step is Step.SUMMARY:
+            return Text("summary.text", {"card": self.card(draft)})
+        if step in (Step.SITUATION, Step.SAFETY) and draft.seeker == Seeker.COLLEAGUE:
+            return Text(f"{step.value}.question_colleague")
+        return Text(f"{step.value}.question")
+
+    def card(self, draft: Draft) -> Text:
+        """Exactly what a counsellor will see about this case."""
+        county = self.settings.county_name(draft.county)
+        return Text(
+            "card.text",
+            {
+                "seeker": Text(f"seeker.{draft.seeker}"),
+                "pathway": Text(f"pathway.{draft.pathway}"),
+                "urgency": Text("card.urgent" if draft.urgent else "card.not_urgent"),
+                "support": [Text(f"support.{s}") for s in draft.support],
+                "barriers": [Text(f"barrier.{b}") for b in draft.barriers],
+                "role": Text(f"role.{draft.role}"),
+                "county": county if county else Text("county.not_said"),
+                "outside": Text("card.outside_yes" if draft.outside_county else "card.outside_no"),
+                "contact": Text(f"contact.{draft.contact}"),
+                "language": Text(f"language.{draft.case_language}"),
+            },
+        )
+
+
+def _choices(trigger: str, prefix: str, values: Iterable[str]) -> list[Option]:
+    return [Option(Text(f"{prefix}.{v}"), trigger, v) for v in values]
+
+
+def _values(enum: Iterable[StrEnum]) -> list[str]:
+    return [m.value for m in enum]
+
+
+def _county_options(flow: TriageFlow, draft: Draft) -> list[Option]:
+    options = [Option(Text("county.name", {"name": c.name}), "choose_county", c.code) for c in flow.settings.counties]
+    return [*options, Option(Text("county.not_said"), "choose_county", NO_COUNTY)]
+
+
+_OPTIONS = {
+    Step.CONSENT: lambda f, d: [Option(Text("consent.continue"), "agree")],
+    Step.WHO: lambda f, d: _choices("choose_seeker", "who", _values(Seeker)),
+    Step.SITUATION: lambda f, d: [
+        *_choices("choose_pathway", "situation", _values(Pathway)),
+        Option(Text("situation.not_sure"), "not_sure"),
+    ],
+    Step.UNSURE_WORK: lambda f, d: _choices("answer_work", "unsure_work", _values(WorkStatus)),
+    Step.UNSURE_COPING: lambda f, d: _choices("answer_coping", "unsure_coping", _values(Coping)),
+    Step.UNSURE_HOPE: lambda f, d: _choices("answer_hope", "unsure_hope", _values(Hope)),
+    Step.SAFETY: lambda f, d: [Option(Text("safety.yes"), "safety_yes"), Option(Text("safety.no"), "safety_no")],
+    Step.CRISIS: lambda f, d: [Option(Text("crisis.go_on"), "go_on")],
+    Step.SUPPORT: lambda f, d: [
+        *_choices("toggle_support", "support", _values(Support)),
+        Option(Text("common.done"), "support_done"),
+    ],
+    Step.BARRIERS: lambda f, d: [
+        *_choices("toggle_barrier", "barrier", _values(Barrier)),
+        Option(Text("barriers.done" if d.barriers else "barriers.skip"), "barriers_done"),
+    ],
+    Step.ROLE: lambda f, d: _choices("choose_role", "role", _values(Role)),
+    Step.COUNTY: _county_options,
+    Step.OUTSIDE_COUNTY: lambda f, d: _choices("choose_outside", "outside_county", ["yes", "no"]),
+    Step.CONTACT: lambda f, d: _choices("choose_contact", "contact", _values(ContactMode)),
+    Step.LANGUAGE: lambda f, d: _choices("choose_case_language", "language", _values(Language)),
+    Step.SUMMARY: lambda f, d: [Option(Text("summary.confirm"), "confirm"), Option(Text("summary.change"), "change")],
+    Step.CHANGE: lambda f, d: [
+        Option(Text("change.situation"), "edit_situation"),
+        Option(Text("change.support"), "edit_support"),
+        Option(Text("change.barriers"), "edit_barriers"),
+        Option(Text("change.role"), "edit_role"),
+        Option(Text("change.county"), "edit_county"),
+        Option(Text("change.contact"), "edit_contact"),
+        Option(Text("change.language"), "edit_language"),
+        Option(Text("change.back"), "back_to_summary"),
+    ],
+}
+
+_TWO_PER_ROW = {Step.COUNTY, Step.ROLE, Step.CHANGE}

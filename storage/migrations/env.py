@@ -1,0 +1,13 @@
+"""Alembic environment: always run on a connection handed in by storage.db.upgrade."""
+
+from alembic import context
+
+from storage.models import Base
+
+connection = context.config.attributes.get("connection")
+if connection is None:
+    raise RuntimeError("run migrations with `kollega db upgrade` (storage.db.upgrade)")
+
+context.configure(connection=connection, target_metadata=Base.metadata, render_as_batch=True)
+with context.begin_transaction():
+    context.run_migrations()

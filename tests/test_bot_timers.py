@@ -1,0 +1,71 @@
+"""A silent doctor is reminded once, then the draft expires; timers survive a restart."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from sqlalchemy import select
+
+from bot.app import attach_services, build_application, open_services, tick
+from storage.models import EventRow
+from tests.faketelegram import FakeRequest
+from tests.scenarios import ADVICE, CONSENT, SELF, walk
+
+
+async def test_silent_doctor_is_reminded_once_then_the_draft_expires(harness) -> None:
+    doctor = harness.user(7001)
+    await harness.feed(doctor.send_command("/start"))
+    await walk(harness, doctor, CONSENT, SELF, ADVICE)
+    seen = len(harness.said(doctor))
+    assert await harness.tick(hours=23) == 0
+    assert await harness.tick(hours=1, seconds=1) == 2
+    reminder, question = harness.said(doctor)[seen:]
+    assert "påbegynt spørsmål" in reminder.text and "48 timer" in reminder.text
+    assert "tanker om å skade deg selv" in question.text
+    assert await harness.tick(hours=24) == 0  # only one reminder
+    assert await harness.tick(hours=24, seconds=1) == 1
+    assert "nå slettet" in harness.said(doctor)[-1].text
+    async with harness.services.store.transaction() as tx:
+        assert await tx.get_draft(harness.services.keyring.pseudonym(doctor.id)) is None
+        [expired] = (await tx.session.scalars(select(EventRow).where(EventRow.kind == "step_abandoned"))).all()
+    assert (expired.step, expired.actor) == ("safety", "expired")
+
+
+async def test_answering_after_the_reminder_keeps_the_draft(harness) -> None:
+    doctor = harness.user(7002)
+    await harness.feed(doctor.send_command("/start"))
+    await walk(harness, doctor, CONSENT)
+    await harness.tick(hours=25)
+    await walk(harness, doctor, SELF)
+    assert await harness.tick(hours=23) == 0
+    assert await harness.tick(hours=2) == 2  # a fresh reminder, 24 h after the last answer
+    assert await harness.tick(hours=47) == 0  # the old expiry is gone; the new one is 48 h away
+    assert await harness.tick(hours=2) == 1
+
+
+async def test_restart_keeps_the_step_and_the_timers(config: Any, clock: Any) -> None:
+    from tests.faketelegram import FakeTelegram
+
+    telegram = FakeTelegram()
+    doctor = telegram.user(7003)
+
+    async def run(*updates: Any) -> Any:
+        from telegram import Update
+
+        services = await open_services(config, clock)
+        app = build_application(config, request=FakeRequest(telegram))
+        attach_services(app, services)
+        async with app:
+            for make in updates:
+                await app.process_update(Update.de_json(make(), app.bot))
+            sent = await tick(app)
+        await services.engine.dispose()
+        return sent
+
+    await run(lambda: doctor.send_command("/start"), lambda: doctor.press(CONSENT), lambda: doctor.press(SELF))
+    # A brand-new process on the same database: the doctor continues at the same step.
+    await run(lambda: doctor.press(ADVICE))
+    assert "tanker om å skade deg selv" in telegram.last_to(doctor.chat_id).text
+    clock.advance(hours=25)
+    assert await run() == 2  # the reminder armed before the restart still fires
+    assert "påbegynt spørsmål" in telegram.messages_to(doctor.chat_id)[-2].text
