@@ -1,0 +1,245 @@
+"""How fast is `kollega stats export` against plain SQL, and does it stream?
+
+    python -m bench.export_bench [--events 1000000] [--repeat 3] [--db FILE]
+
+1. Generates N anonymous events into a fresh SQLite file (schema from the
+   migrations, rows with the sqlite3 module's executemany in one
+   transaction), in the mix real cases produce: triage, abandoned steps,
+   offers, acceptances with waits, closes, feedback, over two years.
+2. Times the export exactly as the CLI runs it (``bot.stats_cli``, month
+   periods, CSV to a file), and the same counts with plain sqlite3 GROUP BY
+   queries on the same file (and, separately, with the percentiles as well).
+3. Prints both times, the ratio (goal: export <= 2x raw), the growth of the
+   process's peak RSS during the export and the peak of Python allocations
+   (tracemalloc, in a separate run so it does not slow the timed one).
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import csv
+import random
+import resource
+import sqlite3
+import statistics
+import sys
+import tempfile
+import time
+import tracemalloc
+from collections.abc import Iterator
+from datetime import datetime, timedelta
+from pathlib import Path
+
+from bot.config import Config
+from bot.stats_cli import add_commands
+from flows.domain import NO_COUNTY, Barrier, ContactMode, Pathway, Role, Support
+from flows.settings import FlowSettings
+from storage.db import create_engine, upgrade
+
+START = datetime(2024, 12, 1)
+HOURS = 24 * 730
+COUNTIES = [c.code for c in FlowSettings().counties] + [NO_COUNTY]
+STEPS = ("who", "situation", "safety", "support", "barriers", "role", "county", "contact", "summary")
+COLUMNS = (
+    "kind, hour, pathway, seeker, county, role, urgent, contact, language, support_mask, barrier_mask,"
+    " step, actor, counsellor, duration_s, score"
+)
+
+NAMES = tuple(name.strip() for name in COLUMNS.split(","))
+INDEX = {name: i for i, name in enumerate(NAMES)}
+PATHWAYS = [p.value for p in Pathway]
+ROLES = [r.value for r in Role]
+CONTACTS = [c.value for c in ContactMode]
+
+Row = tuple[object, ...]
+
+
+def journeys(rng: random.Random) -> Iterator[Row]:
+    """Events of one doctor after another, as the bot would record them."""
+
+    def event(kind: str, hour: datetime, **fields: object) -> Row:
+        row: list[object] = [None] * len(NAMES)
+        row[0] = kind
+        row[1] = hour.strftime("%Y-%m-%d %H:00:00.000000")  # SQLAlchemy's SQLite DateTime format
+        for name, value in fields.items():
+            row[INDEX[name]] = value
+        return tuple(row)
+
+    while True:
+        start = START + timedelta(hours=rng.randrange(HOURS))
+        yield event("triage_started", start)
+        if rng.random() < 0.25:
+            yield event("step_abandoned", start, step=rng.choice(STEPS), actor=rng.choice(("cancel", "expired", "forget")))
+            continue
+        pathway = rng.choices(PATHWAYS, weights=(5, 3, 2))[0]
+        yield event("pathway_chosen", start, pathway=pathway)
+        urgent = rng.random() < 0.08
+        if urgent or rng.random() < 0.02:
+            yield event("safety_shown", start, actor=rng.choice(("answer", "words", "button")))
+        answers = {
+            "pathway": pathway,
+            "seeker": "colleague" if rng.random() < 0.15 else "self",
+            "county": rng.choice(COUNTIES),
+            "role": rng.choice(ROLES),
+            "urgent": urgent,
+            "contact": rng.choice(CONTACTS),
+            "language": "en" if rng.random() < 0.1 else "nb",
+            "support_mask": rng.randrange(1, 1 << len(Support)),
+            "barrier_mask": rng.randrange(0, 1 << len(Barrier)),
+        }
+        yield event("case_opened", start, **answers)
+        for _ in range(rng.choice((1, 1, 1, 2, 3))):
+            yield event("case_offered", start)
+            if rng.random() < 0.3:
+                yield event(rng.choice(("offer_declined", "offer_timed_out")), start)
+        if rng.random() < 0.07:
+            yield event("case_withdrawn", start, duration_s=rng.randrange(60, 86400))
+            continue
+        wait = int(rng.lognormvariate(8, 1.2))
+        accepted = start + timedelta(seconds=wait)
+        counsellor = f"c{rng.randrange(40)}"
+        yield event("case_accepted", accepted, pathway=pathway, urgent=urgent, duration_s=wait, counsellor=counsellor)
+        if rng.random() < 0.03:
+            yield event("case_escalated", accepted)
+        length = int(rng.lognormvariate(12, 1))
+        closed = accepted + timedelta(seconds=length)
+        yield event("case_closed", closed, actor=rng.choice(("doctor", "counsellor", "counsellor", "system")), duration_s=length)
+        if rng.random() < 0.4:
+            yield event("feedback", closed, score=rng.choices(range(1, 6), weights=(1, 1, 3, 6, 8))[0])
+
+
+def generate(path: Path, count: int, seed: int = 47) -> float:
+    """Fill a fresh database with ``count`` events; seconds taken."""
+    began = time.perf_counter()
+
+    async def migrate() -> None:
+        engine = create_engine(f"sqlite+aiosqlite:///{path}")
+        await upgrade(engine)
+        await engine.dispose()
+
+    asyncio.run(migrate())
+    rng = random.Random(seed)
+    source = journeys(rng)
+    rows = (next(source) for _ in range(count))
+    placeholders = ", ".join("?" * len(COLUMNS.split(",")))
+    with sqlite3.connect(path) as connection:
+        connection.executemany(f"INSERT INTO events ({COLUMNS}) VALUES ({placeholders})", rows)
+    connection.close()
+    return time.perf_counter() - began
+
+
+def export(path: Path, out: Path) -> float:
+    """The `kollega stats export --period month --out FILE` code path; seconds taken."""
+    config = Config(token="", secret_key="bench-secret-key-0123456789", database_url=f"sqlite+aiosqlite:///{path}")
+    parser = argparse.ArgumentParser(prog="kollega")
+    add_commands(parser.add_subparsers())
+    args = parser.parse_args(["stats", "export", "--period", "month", "--format", "csv", "--out", str(out)])
+    began = time.perf_counter()
+    if args.func(config, args) != 0:
+        raise SystemExit("export failed")
+    return time.perf_counter() - began
+
+
+MONTH = "substr(hour, 1, 7)"
+RAW_COUNTS = [
+    f"SELECT {MONTH}, kind, count(*) FROM events GROUP BY 1, 2",
+    *[
+        f"SELECT {MONTH}, {column}, count(*) FROM events WHERE kind = '{kind}' GROUP BY 1, 2"
+        for kind, columns in {
+            "step_abandoned": ("step",),
+            "pathway_chosen": ("pathway",),
+            "case_opened": ("pathway", "seeker", "urgent", "contact", "role", "county"),
+            "case_accepted": ("pathway", "urgent"),
+            "case_closed": ("actor",),
+            "feedback": ("score",),
+        }.items()
+        for column in columns
+    ],
+    f"SELECT {MONTH}, "
+    + ", ".join(f"sum(support_mask & {1 << i} != 0)" for i in range(len(Support)))
+    + ", "
+    + ", ".join(f"sum(barrier_mask & {1 << i} != 0)" for i in range(len(Barrier)))
+    + " FROM events WHERE kind = 'case_opened' GROUP BY 1",
+]
+RAW_PERCENTILES = [
+    f"""SELECT m, g, d FROM (
+          SELECT {MONTH} AS m, {group} AS g, duration_s AS d,
+                 row_number() OVER (PARTITION BY {MONTH}, {group} ORDER BY duration_s) AS r,
+                 count(*) OVER (PARTITION BY {MONTH}, {group}) AS n
+          FROM events WHERE kind = '{kind}' AND duration_s IS NOT NULL)
+        WHERE r = (n * 50 + 99) / 100 OR r = (n * 90 + 99) / 100"""
+    for kind, groups in {"case_accepted": ("1", "pathway", "urgent"), "case_closed": ("1", "actor")}.items()
+    for group in groups
+]
+
+
+def raw(path: Path, queries: list[str]) -> tuple[float, list[list[tuple[object, ...]]]]:
+    """Plain sqlite3: the same figures, no ORM, no async, no suppression, no CSV."""
+    began = time.perf_counter()
+    with sqlite3.connect(path) as connection:
+        results = [connection.execute(query).fetchall() for query in queries]
+    connection.close()
+    return time.perf_counter() - began, results
+
+
+def peak_rss_kib() -> int:
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss  # KiB on Linux
+
+
+def check(out: Path, counts: list[tuple[object, ...]]) -> None:
+    """The export's published totals agree with plain SQL."""
+    expected = {(str(month), str(kind)): int(str(n)) for month, kind, n in counts}
+    with out.open(newline="", encoding="utf-8") as f:
+        for row in csv.DictReader(f):
+            if row["dimension"] == "all" and row["statistic"] == "count" and row["result"]:
+                assert int(row["result"]) == expected.get((row["period"], row["measure"]), 0), row
+
+
+def main(argv: list[str] | None = None) -> int:
+    options = argparse.ArgumentParser(prog="python -m bench.export_bench", description=__doc__.split("\n\n")[0])
+    options.add_argument("--events", type=int, default=1_000_000)
+    options.add_argument("--repeat", type=int, default=3, help="timed runs of each side; the median is compared")
+    options.add_argument("--db", type=Path, help="database file (default: a temporary one, deleted after)")
+    args = options.parse_args(argv)
+
+    with tempfile.TemporaryDirectory() as folder:
+        path = args.db or Path(folder) / "bench.db"
+        out = Path(folder) / "export.csv"
+        if path.exists():
+            path.unlink()
+        took = generate(path, args.events)
+        print(f"generated {args.events:,} events in {took:.1f} s ({path.stat().st_size / 2**20:.0f} MiB)")
+        raw(path, ["SELECT count(*), sum(length(hour)) FROM events"])  # warm the page cache for both sides
+
+        rss_before = peak_rss_kib()
+        exports = [export(path, out) for _ in range(args.repeat)]
+        rss_growth = peak_rss_kib() - rss_before
+        counts_only = [raw(path, RAW_COUNTS) for _ in range(args.repeat)]
+        with_percentiles = [raw(path, RAW_COUNTS + RAW_PERCENTILES)[0] for _ in range(args.repeat)]
+        check(out, counts_only[0][1][0])
+
+        tracemalloc.start()
+        export(path, out)
+        _, python_peak = tracemalloc.get_traced_memory()
+        tracemalloc.stop()
+
+        rows = sum(1 for _ in out.open(encoding="utf-8")) - 1
+        export_s = statistics.median(exports)
+        counts_s = statistics.median(t for t, _ in counts_only)
+        full_s = statistics.median(with_percentiles)
+        print(f"export (kollega stats export --period month, CSV, {rows:,} rows): {export_s:.2f} s  (runs: {_runs(exports)})")
+        print(f"raw sqlite3 GROUP BY, counts only:                   {counts_s:.2f} s  ratio {export_s / counts_s:.2f}x")
+        print(f"raw sqlite3 GROUP BY, counts + median/p90 windows:   {full_s:.2f} s  ratio {export_s / full_s:.2f}x")
+        print(f"peak RSS growth during export: {rss_growth / 1024:.1f} MiB")
+        print(f"peak Python allocations during export (tracemalloc): {python_peak / 2**20:.1f} MiB")
+        print("published totals match plain SQL: yes")
+    return 0
+
+
+def _runs(times: list[float]) -> str:
+    return ", ".join(f"{t:.2f}" for t in times)
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,122 @@
+"""What a coordinator receives on asking for statistics: summary, CSV document, chart."""
+
+from __future__ import annotations
+
+import csv
+import io
+from collections.abc import AsyncIterator
+from datetime import datetime
+
+import pytest
+from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
+
+from bot.coordinator_stats import draw_chart, stats_reply
+from flows.catalogue import render
+from flows.disclosure import EXPORT_COLUMNS
+from storage.db import create_engine, sessionmaker, upgrade
+from storage.models import EventRow
+from storage.statistics import Period
+
+NOW = datetime(2026, 11, 23, 10, 30)
+PNG = b"\x89PNG\r\n\x1a\n"
+
+
+@pytest.fixture
+async def sessions(database_url: str) -> AsyncIterator[async_sessionmaker[AsyncSession]]:
+    """November so far: 9 advice cases (1 urgent), 6 not coping, 2 way back or out; October: 7 advice cases."""
+    engine = create_engine(database_url)
+    await upgrade(engine)
+    sessions = sessionmaker(engine)
+    async with sessions.begin() as session:
+
+        def opened(hour: datetime, pathway: str, urgent: bool = False) -> EventRow:
+            return EventRow(kind="case_opened", hour=hour, pathway=pathway, seeker="self", county="oslo", role="locum",
+                            urgent=urgent, contact="chat", support_mask=1, barrier_mask=0)  # fmt: skip
+
+        november, october = datetime(2026, 11, 10, 9), datetime(2026, 10, 5, 9)
+        session.add_all([opened(november, "advice", urgent=i == 0) for i in range(9)])
+        session.add_all([opened(november, "not_coping") for _ in range(6)])
+        session.add_all([opened(november, "way_back_or_out") for _ in range(2)])
+        session.add_all([opened(october, "advice") for _ in range(7)])
+        session.add_all(
+            EventRow(kind="case_accepted", hour=november, pathway="advice", urgent=False, duration_s=seconds)
+            for seconds in (600, 1200, 1800, 2400, 9000, 3000)
+        )
+    yield sessions
+    await engine.dispose()
+
+
+@pytest.mark.parametrize("language", ["nb", "en"])
+async def test_a_coordinator_gets_a_summary_a_csv_and_a_chart(sessions, language: str) -> None:
+    summary, document, chart = await stats_reply(sessions, "month", 5, NOW, language)
+
+    text = render(summary.text, language)
+    assert ("november 2026" if language == "nb" else "November 2026") in text
+    assert "17 (7)" in text, "cases this month against last month"
+    assert ("• Bekymret – søker råd: 9 (7)" if language == "nb" else "• Concerned – looking for advice: 9 (7)") in text
+    p90 = "2 t 30 min" if language == "nb" else "2 h 30 min"
+    assert "median 30 min, " in text and p90 in text, "6 waits: the 3rd (30 min) and the 6th (2 h 30 min)"
+
+    assert document.document is not None
+    name, content = document.document
+    assert name == "kollega-stats-2026-11.csv"
+    rows = list(csv.reader(io.StringIO(content.decode("utf-8"), newline="")))
+    assert tuple(rows[0]) == EXPORT_COLUMNS
+    assert {row[0] for row in rows[1:]} == {"2025-12"} | {f"2026-{m:02d}" for m in range(1, 12)}, "the last 12 months"
+    assert render(document.text, language)
+
+    assert chart.picture is not None and chart.picture.startswith(PNG)
+    assert render(chart.text, language)
+
+
+@pytest.mark.parametrize(("language", "hidden"), [("nb", "skjult"), ("en", "hidden")])
+async def test_small_numbers_are_shown_as_hidden_never_as_the_number(sessions, language: str, hidden: str) -> None:
+    summary, document, _ = await stats_reply(sessions, "month", 5, NOW, language)
+    text = render(summary.text, language)
+
+    way_back = render(summary.text.params["way_back_or_out"], language)  # type: ignore[arg-type]
+    assert way_back.endswith(f": {hidden} (0)"), "2 cases are hidden; last month's 0 is shown"
+    not_coping = render(summary.text.params["not_coping"], language)  # type: ignore[arg-type]
+    assert f": {hidden} (0)" in not_coping, "6 is hidden too, or 2 = 17 - 9 - 6"
+    assert ": 1 (" not in text and ": 2 (" not in text
+    assert "5" in render(summary.text.params["note"], language)  # type: ignore[arg-type]
+
+    assert document.document is not None
+    rows = list(csv.DictReader(io.StringIO(document.document[1].decode("utf-8"), newline="")))
+    november_urgent = next(r for r in rows if (r["period"], r["dimension"], r["value"]) == ("2026-11", "urgent", "true"))
+    assert (november_urgent["result"], november_urgent["suppressed"]) == ("", "true")
+
+
+async def test_weekly_statistics_name_the_current_iso_week(sessions) -> None:
+    summary, document, chart = await stats_reply(sessions, "week", 5, NOW, "en", history=6)
+    assert "week 48 2026" in render(summary.text, "en")
+    assert document.document is not None and document.document[0] == "kollega-stats-2026-W48.csv"
+    assert chart.picture is not None and chart.picture.startswith(PNG)
+
+
+async def test_an_empty_database_still_gives_a_readable_summary_and_an_empty_chart(database_url: str) -> None:
+    engine = create_engine(database_url)
+    await upgrade(engine)
+    try:
+        summary, _, chart = await stats_reply(sessions=sessionmaker(engine), period="month", min_cell=5, now=NOW, language="nb")
+    finally:
+        await engine.dispose()
+    text = render(summary.text, "nb")
+    assert "Nye saker: 0 (0)" in text
+    assert "median –" in text
+    assert chart.picture is not None and chart.picture.startswith(PNG)
+
+
+def test_the_chart_is_drawn_in_the_coordinators_language() -> None:
+    starts = [datetime(2026, 10, 1).date(), datetime(2026, 11, 1).date()]
+    figures = {("2026-11", "case_opened", "pathway", "advice", "count"): 12}
+    nb = draw_chart(figures, ["2026-10", "2026-11"], starts, Period.MONTH, "nb")
+    en = draw_chart(figures, ["2026-10", "2026-11"], starts, Period.MONTH, "en")
+    assert nb.startswith(PNG) and en.startswith(PNG)
+    assert nb != en
+    assert draw_chart(figures, ["2026-10", "2026-11"], starts, Period.MONTH, "nb") == nb, "same figures, same picture"
+
+
+async def test_an_unknown_period_is_refused(sessions) -> None:
+    with pytest.raises(ValueError):
+        await stats_reply(sessions, "fortnight", 5, NOW)
