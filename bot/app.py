@@ -5,7 +5,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import traceback
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from telegram import Chat, ChatMember, Update
@@ -25,22 +25,26 @@ from telegram.ext import (
 )
 from telegram.request import BaseRequest
 
-from bot import doctor
+from bot import handlers
 from bot.config import Config
 from bot.context import KollegaContext, Services
-from bot.delivery import send
-from flows.catalogue import render
+from bot.stats_cli import retention_policy
+from flows.casework import CASE_SILENT, COUNSELLOR_BACK, FOLLOWUP, OFFER_DEADLINE, Casework
+from flows.catalogue import LANGUAGES, render
 from flows.intake import DRAFT_EXPIRY, DRAFT_REMINDER, Intake
 from flows.replies import Text
+from flows.roster import Roster
 from flows.timers import run_due
 from flows.triage import TriageFlow
 from storage.db import create_engine, sessionmaker, upgrade
+from storage.retention import purge
 from storage.sealing import Keyring
 from storage.store import SqlStore
 
 log = logging.getLogger(__name__)
 
 DOCTOR_COMMANDS = ("help", "privacy", "cancel", "forget", "status", "language")
+PURGE_EVERY = timedelta(days=1)
 
 
 def utcnow() -> datetime:
@@ -54,9 +58,18 @@ async def open_services(config: Config, clock: Any = utcnow) -> Services:
     await upgrade(engine)
     keyring = Keyring(config.secret_key)
     store = SqlStore(sessionmaker(engine), keyring)
-    intake = Intake(TriageFlow(config.flow), store, clock)
-    timers = {DRAFT_REMINDER: intake.on_due, DRAFT_EXPIRY: intake.on_due}
-    return Services(config, engine, store, keyring, intake, clock, timers)
+    casework = Casework(config.flow, config.timing, clock, keyring.tag)
+    intake = Intake(TriageFlow(config.flow), store, clock, casework)
+    roster = Roster(config.flow, store, casework, clock, keyring.invite_hash)
+    timers = {
+        DRAFT_REMINDER: intake.on_due,
+        DRAFT_EXPIRY: intake.on_due,
+        OFFER_DEADLINE: casework.on_offer_deadline,
+        CASE_SILENT: casework.on_silent,
+        FOLLOWUP: casework.on_followup,
+        COUNSELLOR_BACK: casework.on_counsellor_back,
+    }
+    return Services(config, engine, store, keyring, intake, casework, roster, clock, timers)
 
 
 def build_application(config: Config, request: BaseRequest | None = None) -> Application[Any, Any, Any, Any, Any, Any]:
@@ -89,14 +102,14 @@ def register_handlers(application: Application[Any, Any, Any, Any, Any, Any]) ->
     application.add_handler(ChatMemberHandler(left_alone, ChatMemberHandler.MY_CHAT_MEMBER), group=-2)
     application.add_handler(TypeHandler(Update, private_only), group=-1)
 
-    # Doctors. Edits come first: an edited message is not a new answer.
-    application.add_handler(MessageHandler(filters.UpdateType.EDITED, doctor.on_other))
-    application.add_handler(CommandHandler("start", doctor.on_start))
-    application.add_handler(CommandHandler(list(DOCTOR_COMMANDS), doctor.on_command))
-    application.add_handler(CallbackQueryHandler(doctor.on_press))
-    application.add_handler(MessageHandler(filters.COMMAND, doctor.on_command))
-    application.add_handler(MessageHandler(filters.TEXT, doctor.on_text))
-    application.add_handler(MessageHandler(filters.ALL, doctor.on_other))
+    # Everyone else, in private. Each handler finds out who wrote (doctor, counsellor,
+    # coordinator) and hands over to that flow. Edits come first: an edited message is
+    # never a new answer, and is not relayed.
+    application.add_handler(MessageHandler(filters.UpdateType.EDITED, handlers.on_edit))
+    application.add_handler(CommandHandler("start", handlers.on_start))
+    application.add_handler(MessageHandler(filters.COMMAND, handlers.on_command))
+    application.add_handler(CallbackQueryHandler(handlers.on_press))
+    application.add_handler(MessageHandler(filters.ALL, handlers.on_message))
 
     application.add_error_handler(on_error)
 
@@ -112,6 +125,10 @@ async def private_only(update: Update, context: KollegaContext) -> None:
     if chat is None or user is None or user.is_bot or chat.type != Chat.PRIVATE:
         if chat is not None and chat.type in (Chat.GROUP, Chat.SUPERGROUP) and update.message is not None:
             await _leave(context, chat.id)
+        raise ApplicationHandlerStop
+    services = context.services
+    if not await services.store.first_delivery(update.update_id, services.clock()):
+        log.info("skipped a redelivered update")
         raise ApplicationHandlerStop
 
 
@@ -157,25 +174,41 @@ async def tick(application: Application[Any, Any, Any, Any, Any, Any], now: date
     """Run every due timer and deliver what it says; returns how many messages went out."""
     services: Services = application.bot_data["services"]
     outbound = await run_due(services.store, services.timers, now or services.clock())
-    for message in outbound:
-        await send(application.bot, message.reach, message.reply, message.language)
+    await handlers.deliver(services, application.bot, outbound)
     return len(outbound)
+
+
+async def purge_now(services: Services) -> None:
+    """Apply the retention rules (design.md section 9); logs counts only."""
+    async with services.store.sessions.begin() as session:
+        report = await purge(session, services.clock(), retention_policy(services.config))
+    log.info(
+        "purge: %d events, %d drafts, %d cases cleared, %d cases, %d timers",
+        report.events, report.drafts, report.cases_cleared, report.cases, report.timers,
+    )  # fmt: skip
 
 
 async def _tick_forever(application: Application[Any, Any, Any, Any, Any, Any]) -> None:
     services: Services = application.bot_data["services"]
+    last_purge: datetime | None = None
     while True:
         try:
             await tick(application)
+            if last_purge is None or services.clock() - last_purge >= PURGE_EVERY:
+                await purge_now(services)
+                last_purge = services.clock()
         except Exception as error:  # a failing timer must not stop the others
             log.error("timer tick failed: %s", type(error).__name__)
-        await asyncio.sleep(services.config.timeouts.tick_seconds)
+        await asyncio.sleep(services.config.tick_seconds)
 
 
 async def _post_init(application: Application[Any, Any, Any, Any, Any, Any]) -> None:
     config: Config = application.bot_data["config"]
     attach_services(application, await open_services(config))
-    await application.bot.set_my_commands([(c, c) for c in ("start", *DOCTOR_COMMANDS)])
+    for language in LANGUAGES:
+        commands = [(c, render(Text(f"commands.{c}"), language)) for c in ("start", *DOCTOR_COMMANDS)]
+        code = None if language == config.flow.default_language else language
+        await application.bot.set_my_commands(commands, language_code=code)
     application.bot_data["ticker"] = asyncio.create_task(_tick_forever(application))
 
 

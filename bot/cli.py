@@ -5,10 +5,14 @@ from __future__ import annotations
 import argparse
 import asyncio
 import logging
+import os
 import re
 import secrets
 import sys
 from pathlib import Path
+from typing import Any
+
+from sqlalchemy.exc import SQLAlchemyError
 
 from bot.config import Config, ConfigError, load
 
@@ -29,6 +33,12 @@ def main(argv: list[str] | None = None) -> int:
     except ConfigError as error:
         print(f"kollega: config error: {error}", file=sys.stderr)
         return 2
+    except SQLAlchemyError as error:
+        # One line, without the SQL and parameters SQLAlchemy appends.
+        cause = getattr(error, "orig", None) or error
+        first = (str(cause).splitlines() or [type(error).__name__])[0]
+        print(f"kollega: database error: {first}", file=sys.stderr)
+        return 1
     except KeyboardInterrupt:
         return 130
 
@@ -58,7 +68,30 @@ def build_parser() -> argparse.ArgumentParser:
     flow = sub.add_parser("flow", help="print the triage flow as a mermaid diagram")
     flow.set_defaults(func=run_flow)
 
+    _add_commands_from_modules(sub)
     return parser
+
+
+def _add_commands_from_modules(sub: Any) -> None:
+    """Commands that live beside their subject register themselves; all read the config."""
+    from bot import roster_cli, stats_cli
+
+    before = set(sub.choices)
+    roster_cli.add_commands(sub)
+    stats_cli.add_commands(sub)
+    for name in set(sub.choices) - before:
+        _mark_needs_config(sub.choices[name])
+
+
+def _mark_needs_config(parser: argparse.ArgumentParser) -> None:
+    """Every leaf command reads the config file (no bot token needed)."""
+    parser.set_defaults(needs_config=True, needs_token=False)
+    if not any(a.dest == "config" for a in parser._actions):
+        parser.add_argument("--config", default="config.toml", help="config file (default: config.toml)")
+    for action in parser._actions:
+        if isinstance(action, argparse._SubParsersAction):
+            for child in action.choices.values():
+                _mark_needs_config(child)
 
 
 def _config_option(parser: argparse.ArgumentParser, needs_token: bool) -> None:
@@ -68,14 +101,21 @@ def _config_option(parser: argparse.ArgumentParser, needs_token: bool) -> None:
 
 def run_init(args: argparse.Namespace) -> int:
     target = Path(args.config)
-    if target.exists():
-        print(f"kollega: {target} already exists; not overwriting it.", file=sys.stderr)
-        return 1
     text = EXAMPLE.read_text(encoding="utf-8")
     text = _fill(text, "secret_key", secrets.token_urlsafe(32))
     text = _fill(text, "webhook_secret", secrets.token_urlsafe(32))
-    target.write_text(text, encoding="utf-8")
-    target.chmod(0o600)
+    try:
+        # Created exclusively and private from the first byte: no window where the
+        # secrets are readable by others, and no race with an existing file.
+        descriptor = os.open(target, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+    except FileExistsError:
+        print(f"kollega: {target} already exists; not overwriting it.", file=sys.stderr)
+        return 1
+    except OSError as error:
+        print(f"kollega: cannot create {target}: {error.strerror}", file=sys.stderr)
+        return 1
+    with os.fdopen(descriptor, "w", encoding="utf-8") as out:
+        out.write(text)
     print(f"Wrote {target} with fresh secrets. Put your bot token in [telegram] token, then: kollega run --config {target}")
     return 0
 
@@ -89,7 +129,9 @@ def setup_logging() -> None:
     # httpx logs every request URL at INFO, and the URL holds the bot token.
     logging.getLogger("httpx").setLevel(logging.WARNING)
     logging.getLogger("telegram").setLevel(logging.WARNING)
-    logging.getLogger("apscheduler").setLevel(logging.WARNING)
+    # transitions logs every step change with a millisecond timestamp ("mark_urgent"...):
+    # event times are kept to the hour, so the logs must not keep them finer.
+    logging.getLogger("transitions").setLevel(logging.WARNING)
 
 
 def run_bot(config: Config, args: argparse.Namespace) -> int:

@@ -9,6 +9,7 @@ from datetime import timedelta
 from pathlib import Path
 from typing import Any
 
+from flows.casework import Timing
 from flows.catalogue import LANGUAGES
 from flows.settings import County, EmergencyNumber, FlowSettings, county_code
 
@@ -25,15 +26,6 @@ class ConfigError(Exception):
 
 
 @dataclass(frozen=True)
-class Timeouts:
-    offer: timedelta = timedelta(minutes=60)
-    urgent_offer: timedelta = timedelta(minutes=15)
-    silent_case: timedelta = timedelta(hours=72)
-    followup: timedelta = timedelta(weeks=4)
-    tick_seconds: float = 5.0
-
-
-@dataclass(frozen=True)
 class Config:
     token: str
     secret_key: str
@@ -44,7 +36,9 @@ class Config:
     webhook_port: int = 8443
     webhook_secret: str = ""
     flow: FlowSettings = field(default_factory=FlowSettings)
-    timeouts: Timeouts = field(default_factory=Timeouts)
+    timing: Timing = field(default_factory=Timing)
+    tick_seconds: float = 5.0
+    """How often the running bot looks for due timers."""
     min_cell: int = 5
     retention_months: int = 24
 
@@ -106,6 +100,7 @@ def parse(data: dict[str, Any], env: dict[str, str] | None = None, require_token
     database_url = _get(database, "url", str, DEFAULT_DATABASE_URL, "database.url")
     if not database_url.startswith(("sqlite+aiosqlite://", "postgresql+asyncpg://")):
         raise ConfigError("database.url", "must start with sqlite+aiosqlite:// or postgresql+asyncpg://")
+    _check_sqlite_folder(database_url)
 
     language = _get(service, "default_language", str, "nb", "service.default_language")
     if language not in LANGUAGES:
@@ -150,12 +145,11 @@ def parse(data: dict[str, Any], env: dict[str, str] | None = None, require_token
         draft_expire_after=timedelta(hours=expire),
         expected_reply_hours=int(_positive(service, "expected_reply_hours", 24, "service.expected_reply_hours")),
     )
-    times = Timeouts(
+    timing = Timing(
         offer=timedelta(minutes=_positive(timeouts, "offer_minutes", 60, "timeouts.offer_minutes")),
         urgent_offer=timedelta(minutes=_positive(timeouts, "urgent_offer_minutes", 15, "timeouts.urgent_offer_minutes")),
         silent_case=timedelta(hours=_positive(timeouts, "silent_case_hours", 72, "timeouts.silent_case_hours")),
         followup=timedelta(weeks=_positive(timeouts, "followup_weeks", 4, "timeouts.followup_weeks")),
-        tick_seconds=_positive(timeouts, "tick_seconds", 5, "timeouts.tick_seconds"),
     )
     min_cell = int(_get(privacy, "min_cell", int, 5, "privacy.min_cell"))
     if min_cell < 2:
@@ -173,10 +167,21 @@ def parse(data: dict[str, Any], env: dict[str, str] | None = None, require_token
         webhook_port=webhook_port,
         webhook_secret=webhook_secret,
         flow=flow,
-        timeouts=times,
+        timing=timing,
+        tick_seconds=_positive(timeouts, "tick_seconds", 5, "timeouts.tick_seconds"),
         min_cell=min_cell,
         retention_months=retention,
     )
+
+
+def _check_sqlite_folder(url: str) -> None:
+    """A SQLite file must be creatable: its folder has to exist."""
+    prefix = "sqlite+aiosqlite:///"
+    if not url.startswith(prefix) or ":memory:" in url:
+        return
+    folder = Path(url.removeprefix(prefix).split("?", 1)[0]).parent
+    if not folder.is_dir():
+        raise ConfigError("database.url", f"the folder {str(folder)!r} does not exist")
 
 
 def load(path: Path, require_token: bool = True, env: dict[str, str] | None = None) -> Config:

@@ -11,7 +11,9 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 from telegram.ext import CallbackContext, ExtBot
 
 from bot.config import Config
+from flows.casework import Casework
 from flows.intake import Intake
+from flows.roster import Roster
 from flows.timers import TimerHandler
 from storage.sealing import Keyring
 from storage.store import SqlStore
@@ -26,6 +28,8 @@ class Services:
     store: SqlStore
     keyring: Keyring
     intake: Intake
+    casework: Casework
+    roster: Roster
     clock: Callable[[], datetime]
     timers: Mapping[str, TimerHandler]
 

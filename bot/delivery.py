@@ -16,8 +16,8 @@ from telegram import InputFile, Message
 from telegram.error import BadRequest, Forbidden, NetworkError, RetryAfter, TimedOut
 from telegram.ext import ExtBot
 
-from bot.render import markup, text_of
-from flows.replies import Reply
+from bot.render import inline_markup, markup, text_of
+from flows.replies import Outbound, Reply
 
 log = logging.getLogger(__name__)
 T = TypeVar("T")
@@ -54,3 +54,17 @@ async def send(bot: ExtBot[None], chat_id: int, reply: Reply, language: str) -> 
         photo = InputFile(reply.picture, filename="chart.png")
         return await with_retries(lambda: bot.send_photo(chat_id, photo, caption=caption))
     return await with_retries(lambda: bot.send_message(chat_id, text, reply_markup=markup(reply, language)))
+
+
+async def send_outbound(bot: ExtBot[None], message: Outbound) -> Message | None:
+    """Send (or edit, where the flow asks to) one message for someone else."""
+    if message.edit is not None:
+        text = text_of(message.reply, message.language)
+        try:
+            edited = await bot.edit_message_text(
+                text, chat_id=message.reach, message_id=message.edit, reply_markup=inline_markup(message.reply, message.language)
+            )
+            return edited if isinstance(edited, Message) else None
+        except BadRequest:
+            pass  # too old to edit: send it as a new message instead
+    return await send(bot, message.reach, message.reply, message.language)

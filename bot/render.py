@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from telegram import InlineKeyboardButton, InlineKeyboardMarkup, KeyboardButton, ReplyKeyboardMarkup
+from telegram import InlineKeyboardButton, InlineKeyboardMarkup, KeyboardButton, ReplyKeyboardMarkup, ReplyKeyboardRemove
 
 from flows.catalogue import render
 from flows.replies import Button, Reply
@@ -38,7 +38,9 @@ def text_of(reply: Reply, language: str) -> str:
     return render(reply.text, language)[:MAX_MESSAGE]
 
 
-def markup(reply: Reply, language: str) -> InlineKeyboardMarkup | ReplyKeyboardMarkup | None:
+def markup(reply: Reply, language: str) -> InlineKeyboardMarkup | ReplyKeyboardMarkup | ReplyKeyboardRemove | None:
+    if reply.remove_keyboard:
+        return ReplyKeyboardRemove()
     if reply.request_contact and reply.buttons:
         first = reply.buttons[0][0]
         return ReplyKeyboardMarkup(

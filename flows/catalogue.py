@@ -14,7 +14,7 @@ from functools import cache
 from importlib import resources
 from typing import Any
 
-from flows.replies import ParamValue, Text
+from flows.replies import Lines, ParamValue, Text
 
 LANGUAGES = ("nb", "en")
 DEFAULT_LANGUAGE = "nb"
@@ -65,5 +65,7 @@ def _render_param(value: ParamValue, language: str) -> str:
         return value
     if isinstance(value, Sequence):
         parts = [render(v, language) if isinstance(v, Text) else str(v) for v in value]
-        return ", ".join(parts) if parts else render(Text("common.none"), language)
+        if not parts:
+            return render(Text("common.none"), language)
+        return "\n".join(parts) if isinstance(value, Lines) else ", ".join(parts)
     return str(value)

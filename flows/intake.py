@@ -16,11 +16,12 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import datetime
 
+from flows.casework import Casework, Target
 from flows.catalogue import LANGUAGES, render
 from flows.domain import Barrier, Support, mask
 from flows.events import Event, EventKind
 from flows.ports import CaseView, Store, Tx
-from flows.replies import Button, Reply, Text
+from flows.replies import Button, Outbound, Reply, Text
 from flows.settings import FlowSettings
 from flows.triage import Draft, Step, TriageFlow
 
@@ -39,15 +40,6 @@ class Person:
     language_hint: str | None = None
 
 
-@dataclass(frozen=True)
-class Outbound:
-    """A message to someone other than the person who acted."""
-
-    reach: int
-    reply: Reply
-    language: str
-
-
 @dataclass
 class Result:
     """What to do after one action."""
@@ -61,16 +53,36 @@ class Result:
     """A case was confirmed in this action (routing starts from here)."""
 
 
-GLOBAL_ACTIONS = ("crisis", "privacy", "cancel", "help", "forget_yes", "forget_no", "lang_nb", "lang_en")
+GLOBAL_ACTIONS = (
+    "crisis", "privacy", "cancel", "help", "forget_yes", "forget_no", "lang_nb", "lang_en", "end_case", "keep_case",
+)  # fmt: skip
 
 
 class Intake:
-    def __init__(self, flow: TriageFlow, store: Store, clock: Clock) -> None:
+    def __init__(self, flow: TriageFlow, store: Store, clock: Clock, casework: Casework) -> None:
         self.flow = flow
         self.settings: FlowSettings = flow.settings
         self.store = store
         self.clock = clock
+        self.casework = casework
         self._crisis = _crisis_pattern(self.settings)
+
+    def is_crisis(self, text: str) -> bool:
+        return bool(self._crisis.search(text))
+
+    # --- talking with a counsellor ------------------------------------------------------
+    async def relay_target(self, person: Person) -> Target | None:
+        """The counsellor a doctor's message goes to, when their case is active."""
+        async with self.store.transaction() as tx:
+            return await self.casework.doctor_target(tx, person.pseudonym)
+
+    async def relayed(self, code: str) -> None:
+        async with self.store.transaction() as tx:
+            await self.casework.relayed(tx, code)
+
+    async def crisis_in_case(self, person: Person) -> Result:
+        """Crisis words written to a counsellor: they are passed on, and the numbers shown too."""
+        return await self._global(person, "crisis", via="words")
 
     # --- what a doctor can do --------------------------------------------
     async def start(self, person: Person) -> Result:
@@ -90,6 +102,10 @@ class Intake:
         """A button: answers the current step, or a global action (crisis, cancel, ...)."""
         if action in GLOBAL_ACTIONS:
             return await self._global(person, action)
+        if step == "closed":
+            async with self.store.transaction() as tx:
+                reply = await self.casework.after_close_press(tx, person.pseudonym, person.reach, action)
+                return Result(self._language(person), [reply], replace=True)
         async with self.store.transaction() as tx:
             draft = await tx.get_draft(person.pseudonym)
             if draft is None:
@@ -200,7 +216,9 @@ class Intake:
                     draft.urgent = True
                     await tx.put_draft(person.pseudonym, draft, person.reach, now)
                 elif case is not None:
-                    await tx.mark_case_urgent(case.code)
+                    if not case.urgent:
+                        await tx.mark_case_urgent(case.code)
+                        result.outbound += await self.casework.urgent_opened(tx, case)
                     return result
             elif action in ("help", "privacy"):
                 result.replies.append(Reply(Text(f"{action}.text")))
@@ -208,6 +226,14 @@ class Intake:
                 return await self._cancel(tx, person, draft, case, result)
             elif action == "forget_yes":
                 return await self._forget(tx, person, draft, case, result)
+            elif action in ("end_case", "keep_case"):
+                result.replace = True
+                if action == "keep_case" or case is None or case.status != "active":
+                    result.replies.append(Reply(Text("case.kept")))
+                    return result
+                replies, result.outbound = await self.casework.close(tx, case.code, "doctor", person.pseudonym)
+                result.replies += replies
+                return result
             elif action == "forget_no":
                 result.replace = True
                 result.replies.append(Reply(Text("forget.kept")))
@@ -236,16 +262,26 @@ class Intake:
             await tx.clear_timers(person.pseudonym)
             await tx.record(Event(EventKind.STEP_ABANDONED, step=str(draft.state), actor="cancel"), now)
             result.replies.append(Reply(Text("cancel.done")))
+        elif case is not None and case.status == "active":
+            buttons = ((Button(Text("case.end_yes"), "end_case"), Button(Text("case.end_no"), "keep_case")),)
+            alias = case.counsellor_alias or ""
+            result.replies.append(Reply(Text("case.end_confirm", {"alias": alias}), buttons, step="case"))
         elif case is not None:
+            result.outbound += await self.casework.withdrawn(tx, case)
             await tx.withdraw_case(case.code, now)
             result.replies.append(Reply(Text("cancel.case_withdrawn", {"code": case.code})))
+            result.outbound += await self.casework.dispatch(tx)
         else:
             result.replies.append(Reply(Text("cancel.nothing")))
         return result
 
     async def _forget(self, tx: Tx, person: Person, draft: Draft | None, case: CaseView | None, result: Result) -> Result:
         now = self.clock()
+        if case is not None:
+            result.outbound += await self.casework.withdrawn(tx, case, erased=True)
         await tx.forget(person.pseudonym)
+        if case is not None:
+            result.outbound += await self.casework.dispatch(tx)
         await tx.record(Event(EventKind.FORGET_REQUESTED, step=str(draft.state) if draft else None), now)
         result.replace = True
         result.replies.append(Reply(Text("forget.done")))
@@ -277,6 +313,9 @@ class Intake:
             await tx.record(_opened_event(draft), now)
             result.replies.append(self._waiting(case))
             result.opened = case
+            if case.urgent:
+                result.outbound += await self.casework.urgent_opened(tx, case)
+            result.outbound += await self.casework.dispatch(tx)
             return result
         return await self._ask(tx, person, draft, result)
 

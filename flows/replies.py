@@ -12,7 +12,11 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Union
 
-ParamValue = Union[str, int, float, "Text", Sequence["Text"], Sequence[str]]
+ParamValue = Union[str, int, float, "Text", Sequence[Union["Text", str]]]
+
+
+class Lines(tuple[Union["Text", str], ...]):
+    """A parameter shown one item per line (a plain sequence is joined with commas)."""
 
 
 @dataclass(frozen=True)
@@ -43,10 +47,26 @@ class Reply:
     """The step the buttons answer; a press from another step is stale."""
     request_contact: bool = False
     """Show Telegram's one-tap "share my phone number" keyboard."""
+    remove_keyboard: bool = False
+    """Take away a keyboard shown with ``request_contact``."""
     document: tuple[str, bytes] | None = None
     """(file name, content) to send as a document, e.g. a CSV export."""
     picture: bytes | None = None
     """A PNG to send as a photo, e.g. a statistics chart."""
+
+
+@dataclass(frozen=True)
+class Outbound:
+    """A message to someone other than the person who acted (or to anyone, from a timer)."""
+
+    reach: int
+    """The chat to send to: a doctor's unsealed chat id (in memory only) or a staff member's id."""
+    reply: Reply
+    language: str
+    track: str = ""
+    """Tell the flows the sent message's id (``offer:<id>``, ``relay:<code>:<counsellor id>``)."""
+    edit: int | None = None
+    """Edit this earlier message instead of sending a new one."""
 
 
 def say(key: str, **params: ParamValue) -> Reply:

@@ -5,8 +5,8 @@ from __future__ import annotations
 from collections.abc import Awaitable, Callable, Mapping
 from datetime import datetime
 
-from flows.intake import Outbound
 from flows.ports import Store, Tx
+from flows.replies import Outbound
 
 TimerHandler = Callable[[Tx, str, str], Awaitable[list[Outbound]]]
 

@@ -19,6 +19,7 @@ from typing import Any
 
 from transitions import EventData, Machine
 
+from flows.cards import card
 from flows.decision import decide
 from flows.domain import (
     NO_COUNTY,
@@ -305,21 +306,18 @@ class TriageFlow:
 
     def card(self, draft: Draft) -> Text:
         """Exactly what a counsellor will see about this case."""
-        county = self.settings.county_name(draft.county)
-        return Text(
-            "card.text",
-            {
-                "seeker": Text(f"seeker.{draft.seeker}"),
-                "pathway": Text(f"pathway.{draft.pathway}"),
-                "urgency": Text("card.urgent" if draft.urgent else "card.not_urgent"),
-                "support": [Text(f"support.{s}") for s in draft.support],
-                "barriers": [Text(f"barrier.{b}") for b in draft.barriers],
-                "role": Text(f"role.{draft.role}"),
-                "county": county if county else Text("county.not_said"),
-                "outside": Text("card.outside_yes" if draft.outside_county else "card.outside_no"),
-                "contact": Text(f"contact.{draft.contact}"),
-                "language": Text(f"language.{draft.case_language}"),
-            },
+        return card(
+            self.settings,
+            seeker=draft.seeker,
+            pathway=draft.pathway,
+            urgent=draft.urgent,
+            support=draft.support,
+            barriers=draft.barriers,
+            role=draft.role,
+            county=draft.county,
+            outside_county=draft.outside_county,
+            contact=draft.contact,
+            language=draft.case_language,
         )
 
 

@@ -22,11 +22,22 @@ def create_engine(url: str, **kwargs: Any) -> AsyncEngine:
 
         @event.listens_for(engine.sync_engine, "connect")
         def _sqlite_pragmas(dbapi_connection: Any, _record: Any) -> None:
+            # The driver's own implicit BEGIN is switched off; _begin_immediate below
+            # starts every transaction instead (SQLAlchemy's documented recipe).
+            dbapi_connection.isolation_level = None
             cursor = dbapi_connection.cursor()
             cursor.execute("PRAGMA journal_mode=WAL")
             cursor.execute("PRAGMA foreign_keys=ON")
             cursor.execute("PRAGMA synchronous=NORMAL")
+            cursor.execute("PRAGMA busy_timeout=30000")
             cursor.close()
+
+        @event.listens_for(engine.sync_engine, "begin")
+        def _begin_immediate(connection: Any) -> None:
+            # One writer at a time from the first statement on: two transactions that
+            # race (two Accept presses) queue behind each other instead of one failing
+            # with "database is locked" when it upgrades from reading to writing.
+            connection.exec_driver_sql("BEGIN IMMEDIATE")
 
     return engine
 

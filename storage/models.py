@@ -13,7 +13,7 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any, ClassVar
 
-from sqlalchemy import JSON, BigInteger, DateTime, ForeignKey, Integer, LargeBinary, MetaData, String, UniqueConstraint
+from sqlalchemy import JSON, BigInteger, DateTime, ForeignKey, Index, Integer, LargeBinary, MetaData, String, UniqueConstraint
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 
 NAMING_CONVENTION = {
@@ -67,7 +67,11 @@ class CaseRow(Base):
     closed_by: Mapped[str | None] = mapped_column(String(16))
     counsellor_id: Mapped[int | None] = mapped_column(ForeignKey("counsellors.id"), index=True)
     last_activity_at: Mapped[datetime | None]
+    escalated_at: Mapped[datetime | None]
+    silent_prompted: Mapped[bool] = mapped_column(default=False)
+    feedback_given: Mapped[bool] = mapped_column(default=False)
     followup: Mapped[bool] = mapped_column(default=False)
+    """The doctor opted into a check-in; the sealed chat id is kept until then."""
 
 
 class CounsellorRow(Base):
@@ -87,8 +91,9 @@ class CounsellorRow(Base):
     active: Mapped[bool] = mapped_column(default=True)
     last_offer_at: Mapped[datetime | None]
     focus_case: Mapped[str | None] = mapped_column(String(16))
+    """The case a counsellor's plain messages go to (set by /case CODE or on accepting)."""
     enrolling: Mapped[str | None] = mapped_column(String(16))
-    """The enrolment step a counsellor who joined by invite is on, if any."""
+    """The enrolment step of a counsellor who joined by invite and is not done yet."""
 
 
 class CoordinatorRow(Base):
@@ -164,9 +169,11 @@ class EventRow(Base):
     """
 
     __tablename__ = "events"
+    # Statistics read one kind over a range of hours; purge reads by hour alone.
+    __table_args__ = (Index("ix_events_kind_hour", "kind", "hour"),)
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True)
-    kind: Mapped[str] = mapped_column(String(32), index=True)
+    kind: Mapped[str] = mapped_column(String(32))
     hour: Mapped[datetime] = mapped_column(index=True)
     pathway: Mapped[str | None] = mapped_column(String(24))
     seeker: Mapped[str | None] = mapped_column(String(16))

@@ -44,6 +44,10 @@ class Keyring:
     def pseudonym(self, telegram_user_id: int) -> str:
         return hmac.new(self._pseudonym_key, f"user:{telegram_user_id}".encode(), hashlib.sha256).hexdigest()
 
+    def tag(self, message: str) -> str:
+        """An HMAC tag binding a button to the one person it was sent to."""
+        return hmac.new(self._pseudonym_key, f"tag:{message}".encode(), hashlib.sha256).hexdigest()
+
     def invite_hash(self, code: str) -> str:
         return hmac.new(self._invite_key, code.strip().upper().encode(), hashlib.sha256).hexdigest()
 

@@ -8,13 +8,25 @@ from contextlib import asynccontextmanager
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import delete, select, update
+from sqlalchemy import delete, func, select, update
+from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from flows.events import Event
-from flows.ports import CaseView, Due
+from flows.ports import CaseView, CounsellorView, Due, OfferView
 from flows.triage import Draft
-from storage.models import CaseRow, CounsellorRow, DraftRow, EventRow, TimerRow
+from storage import roster
+from storage.models import (
+    CaseRow,
+    CoordinatorRow,
+    CounsellorRow,
+    DraftRow,
+    EventRow,
+    OfferRow,
+    ProcessedUpdateRow,
+    RelayRow,
+    TimerRow,
+)
 from storage.sealing import Keyring
 
 CODE_ALPHABET = "ABCDEFGHJKLMNPQRSTUVWXYZ23456789"  # no 0/O, 1/I: read aloud safely
@@ -27,6 +39,31 @@ def new_case_code() -> str:
 
 def hour_of(moment: datetime) -> datetime:
     return moment.replace(minute=0, second=0, microsecond=0)
+
+
+def counsellor_view(row: CounsellorRow, open_cases: int = 0) -> CounsellorView:
+    return CounsellorView(
+        id=row.id,
+        alias=row.alias,
+        telegram_id=row.telegram_id,
+        pseudonym=row.pseudonym,
+        home_county=row.home_county,
+        serves=tuple(row.serves),
+        languages=tuple(row.languages),
+        pathways=tuple(row.pathways),
+        capacity=row.capacity,
+        available=row.available,
+        away_until=row.away_until,
+        active=row.active,
+        last_offer_at=row.last_offer_at,
+        open_cases=open_cases,
+        focus_case=row.focus_case,
+        enrolling=row.enrolling,
+    )
+
+
+def offer_view(row: OfferRow) -> OfferView:
+    return OfferView(row.id, row.case_code, row.counsellor_id, row.status, row.deadline, row.message_id)
 
 
 def case_view(row: CaseRow, alias: str | None = None) -> CaseView:
@@ -49,6 +86,8 @@ def case_view(row: CaseRow, alias: str | None = None) -> CaseView:
         counsellor_id=row.counsellor_id,
         counsellor_alias=alias,
         followup=row.followup,
+        silent_prompted=row.silent_prompted,
+        escalated=row.escalated_at is not None,
     )
 
 
@@ -195,6 +234,199 @@ class SqlTx:
         await self.session.flush()
         return due
 
+    async def pseudonym_of_case(self, code: str) -> str | None:
+        return await self.session.scalar(select(CaseRow.pseudonym).where(CaseRow.code == code))
+
+    # --- roster -----------------------------------------------------------------
+    async def counsellors(self) -> list[CounsellorView]:
+        load = await self._open_load()
+        rows = (await self.session.scalars(select(CounsellorRow).where(CounsellorRow.active))).all()
+        return [counsellor_view(row, load.get(row.id, 0)) for row in rows]
+
+    async def counsellor(self, counsellor_id: int) -> CounsellorView | None:
+        row = await self.session.get(CounsellorRow, counsellor_id)
+        return counsellor_view(row, (await self._open_load(counsellor_id)).get(counsellor_id, 0)) if row else None
+
+    async def counsellor_by_telegram(self, telegram_id: int) -> CounsellorView | None:
+        row = await self.session.scalar(select(CounsellorRow).where(CounsellorRow.telegram_id == telegram_id))
+        return counsellor_view(row, (await self._open_load(row.id)).get(row.id, 0)) if row else None
+
+    async def _open_load(self, counsellor_id: int | None = None) -> dict[int, int]:
+        """Cases each counsellor holds (active) or is being offered (pending)."""
+        held = select(CaseRow.counsellor_id, func.count()).where(CaseRow.status == "active").group_by(CaseRow.counsellor_id)
+        offered = (
+            select(OfferRow.counsellor_id, func.count()).where(OfferRow.status == "pending").group_by(OfferRow.counsellor_id)
+        )
+        if counsellor_id is not None:
+            held = held.where(CaseRow.counsellor_id == counsellor_id)
+            offered = offered.where(OfferRow.counsellor_id == counsellor_id)
+        load: dict[int, int] = {}
+        for query in (held, offered):
+            for who, count in (await self.session.execute(query)).all():
+                if who is not None:
+                    load[who] = load.get(who, 0) + count
+        return load
+
+    async def coordinator_ids(self) -> list[int]:
+        return list((await self.session.scalars(select(CoordinatorRow.telegram_id))).all())
+
+    async def set_availability(self, counsellor_id: int, available: bool, away_until: datetime | None) -> None:
+        await self.session.execute(
+            update(CounsellorRow).where(CounsellorRow.id == counsellor_id).values(available=available, away_until=away_until)
+        )
+
+    async def set_focus(self, counsellor_id: int, code: str | None) -> None:
+        await self.session.execute(update(CounsellorRow).where(CounsellorRow.id == counsellor_id).values(focus_case=code))
+
+    # --- routing ----------------------------------------------------------------
+    async def queued_cases(self) -> list[CaseView]:
+        rows = (await self.session.scalars(select(CaseRow).where(CaseRow.status == "queued"))).all()
+        return [case_view(row) for row in rows]
+
+    async def open_cases(self) -> list[CaseView]:
+        query = select(CaseRow).where(CaseRow.status.in_(OPEN_STATUSES)).order_by(CaseRow.opened_at)
+        return [case_view(row) for row in (await self.session.scalars(query)).all()]
+
+    async def declined_by(self, code: str) -> set[int]:
+        query = select(OfferRow.counsellor_id).where(OfferRow.case_code == code, OfferRow.status == "declined")
+        return set((await self.session.scalars(query)).all())
+
+    async def create_offer(self, code: str, counsellor_id: int, now: datetime, deadline: datetime) -> OfferView:
+        row = OfferRow(case_code=code, counsellor_id=counsellor_id, status="pending", offered_at=now, deadline=deadline)
+        self.session.add(row)
+        await self.session.execute(update(CaseRow).where(CaseRow.code == code).values(status="offered"))
+        await self.session.execute(update(CounsellorRow).where(CounsellorRow.id == counsellor_id).values(last_offer_at=now))
+        await self.session.flush()
+        return offer_view(row)
+
+    async def offer(self, offer_id: int) -> OfferView | None:
+        row = await self.session.get(OfferRow, offer_id)
+        return offer_view(row) if row else None
+
+    async def pending_offer(self, code: str) -> OfferView | None:
+        row = await self.session.scalar(select(OfferRow).where(OfferRow.case_code == code, OfferRow.status == "pending"))
+        return offer_view(row) if row else None
+
+    async def settle_offer(self, offer_id: int, status: str) -> bool:
+        result = await self.session.execute(
+            update(OfferRow).where(OfferRow.id == offer_id, OfferRow.status == "pending").values(status=status)
+        )
+        return bool(result.rowcount)  # type: ignore[attr-defined]
+
+    async def set_offer_message(self, offer_id: int, message_id: int) -> None:
+        await self.session.execute(update(OfferRow).where(OfferRow.id == offer_id).values(message_id=message_id))
+
+    async def activate_case(self, code: str, counsellor_id: int, now: datetime) -> bool:
+        result = await self.session.execute(
+            update(CaseRow)
+            .where(CaseRow.code == code, CaseRow.status == "offered")
+            .values(status="active", counsellor_id=counsellor_id, accepted_at=now)
+        )
+        return bool(result.rowcount)  # type: ignore[attr-defined]
+
+    async def requeue_case(self, code: str) -> None:
+        offered = (CaseRow.code == code) & (CaseRow.status == "offered")
+        await self.session.execute(update(CaseRow).where(offered).values(status="queued"))
+
+    async def mark_escalated(self, code: str, now: datetime) -> bool:
+        result = await self.session.execute(
+            update(CaseRow).where(CaseRow.code == code, CaseRow.escalated_at.is_(None)).values(escalated_at=now)
+        )
+        return bool(result.rowcount)  # type: ignore[attr-defined]
+
+    async def active_cases(self, counsellor_id: int) -> list[CaseView]:
+        query = (
+            select(CaseRow)
+            .where(CaseRow.counsellor_id == counsellor_id, CaseRow.status == "active")
+            .order_by(CaseRow.accepted_at)
+        )
+        return [case_view(row) for row in (await self.session.scalars(query)).all()]
+
+    async def remember_message(self, counsellor_id: int, message_id: int, code: str) -> None:
+        self.session.add(RelayRow(counsellor_id=counsellor_id, message_id=message_id, case_code=code))
+
+    async def case_of_message(self, counsellor_id: int, message_id: int) -> str | None:
+        query = select(RelayRow.case_code).where(RelayRow.counsellor_id == counsellor_id, RelayRow.message_id == message_id)
+        return await self.session.scalar(query.limit(1))
+
+    async def touch_case(self, code: str, now: datetime) -> None:
+        await self.session.execute(
+            update(CaseRow).where(CaseRow.code == code).values(last_activity_at=now, silent_prompted=False)
+        )
+
+    async def set_silent_prompted(self, code: str) -> None:
+        await self.session.execute(update(CaseRow).where(CaseRow.code == code).values(silent_prompted=True))
+
+    async def close_case(self, code: str, by: str, now: datetime) -> None:
+        await self.end_case(code, "closed", by, now)
+        # Which message belonged to which case is of no use once the case is closed.
+        await self.session.execute(delete(RelayRow).where(RelayRow.case_code == code))
+
+    async def take_feedback(self, code: str) -> bool:
+        result = await self.session.execute(
+            update(CaseRow).where(CaseRow.code == code, CaseRow.feedback_given.is_(False)).values(feedback_given=True)
+        )
+        return bool(result.rowcount)  # type: ignore[attr-defined]
+
+    async def keep_for_followup(self, code: str, reach: int) -> None:
+        # Sealed under the case code: the doctor's pseudonym is already gone from the row.
+        sealed = self.keyring.seal(reach, code)
+        await self.session.execute(update(CaseRow).where(CaseRow.code == code).values(followup=True, sealed_reach=sealed))
+
+    async def followup_reach(self, code: str) -> int | None:
+        row = await self.session.get(CaseRow, code)
+        if row is None or not row.followup or row.sealed_reach is None:
+            return None
+        return self.keyring.unseal(row.sealed_reach, code)
+
+    async def drop_followup(self, code: str) -> None:
+        await self.session.execute(update(CaseRow).where(CaseRow.code == code).values(followup=False, sealed_reach=None))
+
+    # --- joining ------------------------------------------------------------------
+    async def redeem_invite(self, code_hash: str, now: datetime) -> str | None:
+        return await roster.redeem_invite(self.session, code_hash, now)
+
+    async def add_coordinator(self, telegram_id: int) -> None:
+        await roster.add_coordinator(self.session, telegram_id)
+
+    async def start_enrolment(self, telegram_id: int, pseudonym: str) -> CounsellorView:
+        row = await self.session.scalar(select(CounsellorRow).where(CounsellorRow.telegram_id == telegram_id))
+        if row is None:
+            row = CounsellorRow(
+                alias=f"~{secrets.token_hex(6)}",  # replaced by the alias they type at the end
+                telegram_id=telegram_id,
+                pseudonym=pseudonym,
+                home_county="",
+                serves=[],
+                languages=[],
+                pathways=[],
+                capacity=2,
+                available=True,
+                active=True,
+            )
+            self.session.add(row)
+        row.enrolling = "county"
+        row.active = True
+        await self.session.flush()
+        return counsellor_view(row)
+
+    async def save_enrolment(
+        self, counsellor_id: int, step: str, county: str, languages: list[str], pathways: list[str], alias: str
+    ) -> None:
+        values: dict[str, Any] = {
+            "enrolling": None if step == "done" else step,
+            "home_county": county,
+            "languages": languages,
+            "pathways": pathways,
+        }
+        if alias:
+            values["alias"] = alias
+        await self.session.execute(update(CounsellorRow).where(CounsellorRow.id == counsellor_id).values(**values))
+
+    async def alias_taken(self, alias: str, counsellor_id: int) -> bool:
+        query = select(CounsellorRow.id).where(CounsellorRow.alias == alias, CounsellorRow.id != counsellor_id)
+        return await self.session.scalar(query) is not None
+
 
 class SqlStore:
     """``flows.ports.Store`` over an async sessionmaker."""
@@ -202,6 +434,15 @@ class SqlStore:
     def __init__(self, sessions: async_sessionmaker[AsyncSession], keyring: Keyring) -> None:
         self.sessions = sessions
         self.keyring = keyring
+
+    async def first_delivery(self, update_id: int, now: datetime) -> bool:
+        """True the first time an update id is seen: a redelivered update is handled once."""
+        try:
+            async with self.sessions.begin() as session:
+                session.add(ProcessedUpdateRow(update_id=update_id, at=now))
+        except IntegrityError:
+            return False
+        return True
 
     @asynccontextmanager
     async def transaction(self) -> AsyncIterator[SqlTx]:

@@ -60,7 +60,7 @@ CONTENT_KEYS = (
 CHAT_WRITE_METHODS = frozenset(
     m.lower()
     for m in (
-        "sendMessage", "copyMessage", "forwardMessage", "sendDocument", "sendPhoto", "sendVoice",
+        "sendMessage", "sendContact", "copyMessage", "forwardMessage", "sendDocument", "sendPhoto", "sendVoice",
         "sendAudio", "sendVideo", "sendAnimation", "sendSticker", "sendChatAction",
         "editMessageText", "editMessageCaption", "editMessageReplyMarkup",
     )
@@ -242,6 +242,7 @@ class FakeTelegram:
             "close": lambda p, f, b: True,
             "logout": lambda p, f, b: True,
             "sendmessage": self._send_message,
+            "sendcontact": self._send_contact,
             "editmessagetext": self._edit_message_text,
             "editmessagecaption": self._edit_message_caption,
             "editmessagereplymarkup": self._edit_message_reply_markup,
@@ -701,6 +702,16 @@ class FakeTelegram:
             raise ApiError(400, "Bad Request: message is too long")
         msg = self._new_bot_message(chat_id, params, {"text": text, "entities": params.get("entities")})
         self._record("sendMessage", chat_id, params, msg)
+        return msg
+
+    def _send_contact(self, params: JSONDict, files: dict[str, UploadedFile], block: bool) -> JSONDict:
+        chat_id = self._require_chat_id(params)
+        phone, first_name = params.get("phone_number"), params.get("first_name")
+        if not phone or not first_name:
+            raise ApiError(400, "Bad Request: phone_number and first_name are required")
+        contact = {k: params[k] for k in ("phone_number", "first_name", "last_name", "user_id", "vcard") if k in params}
+        msg = self._new_bot_message(chat_id, params, {"contact": contact})
+        self._record("sendContact", chat_id, params, msg)
         return msg
 
     def _edit_message_text(self, params: JSONDict, files: dict[str, UploadedFile], block: bool) -> Any:

@@ -56,3 +56,45 @@ def case_code(text: str | None) -> str:
     found = re.search(r"K-[A-Z2-9]{6}", text or "")
     assert found, f"no case code in {text!r}"
     return found.group(0)
+
+
+ACCEPT = "Ta saken"
+DECLINE = "Avslå"
+ALL_PATHWAYS = ["advice", "not_coping", "way_back_or_out"]
+
+
+async def add_counsellor(
+    harness: Any,
+    telegram_id: int,
+    alias: str,
+    county: str = "vestland",
+    *,
+    pathways: list[str] | None = None,
+    languages: list[str] | None = None,
+    capacity: int = 2,
+    serves: list[str] | None = None,
+) -> FakeUser:
+    """Put a counsellor on the roster as `kollega counsellor add` does; returns their Telegram handle."""
+    from storage import roster
+
+    async with harness.services.store.transaction() as tx:
+        await roster.add_counsellor(
+            tx.session,
+            telegram_id=telegram_id,
+            alias=alias,
+            pseudonym=harness.services.keyring.pseudonym(telegram_id),
+            county=county,
+            serves=serves or [],
+            pathways=pathways or ALL_PATHWAYS,
+            languages=languages or ["nb"],
+            capacity=capacity,
+        )
+    return harness.user(telegram_id, alias)
+
+
+async def add_coordinator(harness: Any, telegram_id: int) -> FakeUser:
+    from storage import roster
+
+    async with harness.services.store.transaction() as tx:
+        await roster.add_coordinator(tx.session, telegram_id)
+    return harness.user(telegram_id, "Koordinator")

@@ -101,3 +101,15 @@ async def test_a_telegram_failure_on_one_update_leaves_the_next_one_working(harn
     await harness.feed(doctor.send_sticker())  # its hint and question fail to send
     await harness.feed(doctor.send_sticker())
     assert "Hva slags støtte" in harness.said(doctor)[-1].text
+
+
+async def test_the_same_update_delivered_twice_is_handled_once(harness) -> None:
+    doctor = harness.user(6011)
+    await harness.feed(doctor.send_command("/start"))
+    press = doctor.press(CONSENT)
+    await harness.feed(press)
+    await harness.feed(press)  # Telegram (or a second process) delivers it again
+    assert [s.text for s in harness.said(doctor)].count(harness.said(doctor)[-1].text) == 1
+    async with harness.services.store.transaction() as tx:
+        draft = await tx.get_draft(harness.services.keyring.pseudonym(doctor.id))
+    assert draft is not None and draft.state == "who"

@@ -2,7 +2,7 @@
 
 Revision ID: 0001
 Revises: 
-Create Date: 2026-11-24 00:04:23.786950
+Create Date: 2026-11-24
 """
 
 from alembic import op
@@ -72,7 +72,7 @@ def upgrade() -> None:
     )
     with op.batch_alter_table('events', schema=None) as batch_op:
         batch_op.create_index(batch_op.f('ix_events_hour'), ['hour'], unique=False)
-        batch_op.create_index(batch_op.f('ix_events_kind'), ['kind'], unique=False)
+        batch_op.create_index('ix_events_kind_hour', ['kind', 'hour'], unique=False)
 
     op.create_table('invites',
     sa.Column('code_hash', sa.String(length=64), nullable=False),
@@ -121,6 +121,9 @@ def upgrade() -> None:
     sa.Column('closed_by', sa.String(length=16), nullable=True),
     sa.Column('counsellor_id', sa.Integer(), nullable=True),
     sa.Column('last_activity_at', sa.DateTime(), nullable=True),
+    sa.Column('escalated_at', sa.DateTime(), nullable=True),
+    sa.Column('silent_prompted', sa.Boolean(), nullable=False),
+    sa.Column('feedback_given', sa.Boolean(), nullable=False),
     sa.Column('followup', sa.Boolean(), nullable=False),
     sa.ForeignKeyConstraint(['counsellor_id'], ['counsellors.id'], name=op.f('fk_cases_counsellor_id_counsellors')),
     sa.PrimaryKeyConstraint('code', name=op.f('pk_cases'))
@@ -190,7 +193,7 @@ def downgrade() -> None:
     op.drop_table('processed_updates')
     op.drop_table('invites')
     with op.batch_alter_table('events', schema=None) as batch_op:
-        batch_op.drop_index(batch_op.f('ix_events_kind'))
+        batch_op.drop_index('ix_events_kind_hour')
         batch_op.drop_index(batch_op.f('ix_events_hour'))
 
     op.drop_table('events')

@@ -1,0 +1,461 @@
+"""Cases after the doctor confirms: routing, offers, relay routing, closing.
+
+Routing follows design.md section 6:
+
+- eligible: active, available, below capacity, speaks the case language,
+  takes the pathway, serves the doctor's county (when they list counties),
+  and not from the doctor's county when the doctor asked for someone outside it;
+  a counsellor who declined this case is not asked again;
+- queue: urgent first, then oldest first;
+- counsellors: fewest open cases (held or offered), then longest since their
+  last offer (fair rotation);
+- one offer at a time per case, with a deadline (shorter when urgent); a
+  missed deadline marks the counsellor away and passes the case on;
+- nobody left: coordinators are alerted once and the case waits in the queue
+  until someone becomes available or frees capacity (every such change calls
+  :meth:`Casework.dispatch`).
+
+Nothing here sees a message's content: relaying is the adapter's job; this
+module only says where a message goes.
+"""
+
+from __future__ import annotations
+
+import hmac
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, replace
+from datetime import datetime, timedelta
+
+from flows.cards import card
+from flows.events import Event, EventKind
+from flows.ports import CaseView, CounsellorView, Tx
+from flows.replies import Button, Outbound, Reply, Text
+from flows.settings import FlowSettings
+
+OFFER_DEADLINE = "offer_deadline"
+CASE_SILENT = "case_silent"
+FOLLOWUP = "followup"
+COUNSELLOR_BACK = "counsellor_back"
+
+Clock = Callable[[], datetime]
+Signer = Callable[[str], str]
+NOT_YOURS = Reply(Text("offer.not_yours"))
+
+
+@dataclass(frozen=True)
+class Timing:
+    offer: timedelta = timedelta(minutes=60)
+    urgent_offer: timedelta = timedelta(minutes=15)
+    silent_case: timedelta = timedelta(hours=72)
+    followup: timedelta = timedelta(weeks=4)
+
+
+@dataclass(frozen=True)
+class Target:
+    """Where a relayed message goes: the other side of one active case."""
+
+    code: str
+    reach: int
+    language: str
+    alias: str
+    counsellor_id: int
+
+
+# --- the rules, as pure functions ------------------------------------------------
+def is_available(counsellor: CounsellorView, now: datetime) -> bool:
+    if not counsellor.active or counsellor.enrolling:
+        return False
+    return counsellor.available or (counsellor.away_until is not None and counsellor.away_until <= now)
+
+
+def eligible(counsellor: CounsellorView, case: CaseView, now: datetime, declined: set[int]) -> bool:
+    """Whether this counsellor may be offered this case now."""
+    if counsellor.id in declined or not is_available(counsellor, now):
+        return False
+    if counsellor.open_cases >= counsellor.capacity:
+        return False
+    if case.language not in counsellor.languages or case.pathway not in counsellor.pathways:
+        return False
+    if counsellor.serves and case.county != "none" and case.county not in counsellor.serves:
+        return False
+    return not (case.outside_county and case.county == counsellor.home_county)
+
+
+def choose(counsellors: Sequence[CounsellorView], case: CaseView, now: datetime, declined: set[int]) -> CounsellorView | None:
+    """The counsellor to offer the case to: fewest open cases, then longest since an offer."""
+    candidates = [c for c in counsellors if eligible(c, case, now, declined)]
+    if not candidates:
+        return None
+    return min(candidates, key=lambda c: (c.open_cases, c.last_offer_at or datetime.min, c.id))
+
+
+def queue_order(cases: Sequence[CaseView]) -> list[CaseView]:
+    """Urgent first, then oldest first."""
+    return sorted(cases, key=lambda c: (not c.urgent, c.opened_at, c.code))
+
+
+def seconds_between(start: datetime | None, end: datetime) -> int | None:
+    return None if start is None else max(0, int((end - start).total_seconds()))
+
+
+class Casework:
+    def __init__(self, settings: FlowSettings, timing: Timing, clock: Clock, signer: Signer) -> None:
+        self.settings = settings
+        self.timing = timing
+        self.clock = clock
+        self.signer = signer
+
+    # --- routing ------------------------------------------------------------------
+    async def dispatch(self, tx: Tx) -> list[Outbound]:
+        """Offer every queued case that someone can take; escalate the rest once."""
+        now = self.clock()
+        counsellors = {c.id: c for c in await tx.counsellors()}
+        out: list[Outbound] = []
+        for case in queue_order(await tx.queued_cases()):
+            declined = await tx.declined_by(case.code)
+            pick = choose(list(counsellors.values()), case, now, declined)
+            if pick is None:
+                if await tx.mark_escalated(case.code, now):
+                    await tx.record(Event(EventKind.CASE_ESCALATED, pathway=case.pathway, urgent=case.urgent), now)
+                    out += await self._alert(tx, Text("coordinator.no_one", {"code": case.code, "pathway": _pathway(case)}))
+                continue
+            deadline = now + (self.timing.urgent_offer if case.urgent else self.timing.offer)
+            offer = await tx.create_offer(case.code, pick.id, now, deadline)
+            counsellors[pick.id] = replace(pick, open_cases=pick.open_cases + 1, last_offer_at=now)
+            await tx.set_timer(OFFER_DEADLINE, str(offer.id), deadline)
+            await tx.record(
+                Event(EventKind.CASE_OFFERED, pathway=case.pathway, urgent=case.urgent, counsellor=pick.pseudonym), now
+            )
+            minutes = round((deadline - now).total_seconds() / 60)
+            out.append(Outbound(pick.telegram_id, self._offer_card(case, offer.id, minutes), pick.language, f"offer:{offer.id}"))
+            if not declined:
+                out += await self._to_doctor(tx, case, Reply(Text("doctor.offered", {"code": case.code})))
+        return out
+
+    def _offer_card(self, case: CaseView, offer_id: int, minutes: int) -> Reply:
+        key = "offer.card_urgent" if case.urgent else "offer.card"
+        buttons = ((Button(Text("offer.accept"), f"accept:{offer_id}"), Button(Text("offer.decline"), f"decline:{offer_id}")),)
+        return Reply(Text(key, {"code": case.code, "card": self.card(case), "minutes": minutes}), buttons, step="offer")
+
+    def card(self, case: CaseView) -> Text:
+        return card(
+            self.settings,
+            seeker=case.seeker,
+            pathway=case.pathway,
+            urgent=case.urgent,
+            support=case.support,
+            barriers=case.barriers,
+            role=case.role,
+            county=case.county,
+            outside_county=case.outside_county,
+            contact=case.contact,
+            language=case.language,
+        )
+
+    async def answer_offer(self, tx: Tx, telegram_id: int, action: str) -> tuple[list[Reply], list[Outbound]]:
+        """Accept or Decline on an offer card: (replies to the presser, messages to others).
+
+        The offer must be this person's: a forged or forwarded button does nothing
+        (and its refusal is the only reply with no buttons to replace: see NOT_YOURS).
+        """
+        verb, _, raw_id = action.partition(":")
+        counsellor = await tx.counsellor_by_telegram(telegram_id)
+        offer = await tx.offer(int(raw_id)) if raw_id.isdigit() else None
+        if counsellor is None or offer is None or offer.counsellor_id != counsellor.id or verb not in ("accept", "decline"):
+            return [NOT_YOURS], []
+        now = self.clock()
+        case = await tx.case(offer.case_code)
+        if case is None:
+            return [Reply(Text("offer.gone", {"code": offer.case_code}))], []
+        if verb == "decline":
+            if not await tx.settle_offer(offer.id, "declined"):
+                return [Reply(Text("offer.gone", {"code": case.code}))], []
+            await tx.clear_timer(OFFER_DEADLINE, str(offer.id))
+            await tx.requeue_case(case.code)
+            await tx.record(
+                Event(EventKind.OFFER_DECLINED, pathway=case.pathway, urgent=case.urgent, counsellor=counsellor.pseudonym), now
+            )
+            return [Reply(Text("offer.declined", {"code": case.code}))], await self.dispatch(tx)
+        # Accept: both updates are conditional, so of two presses at once exactly one wins.
+        if not await tx.settle_offer(offer.id, "accepted") or not await tx.activate_case(case.code, counsellor.id, now):
+            return [Reply(Text("offer.gone", {"code": case.code}))], []
+        await tx.clear_timer(OFFER_DEADLINE, str(offer.id))
+        await tx.set_focus(counsellor.id, case.code)
+        await tx.touch_case(case.code, now)
+        await tx.set_timer(CASE_SILENT, case.code, now + self.timing.silent_case)
+        await tx.record(
+            Event(
+                EventKind.CASE_ACCEPTED,
+                pathway=case.pathway,
+                urgent=case.urgent,
+                counsellor=counsellor.pseudonym,
+                duration_s=seconds_between(case.opened_at, now),
+            ),
+            now,
+        )
+        accepted = Reply(
+            Text("offer.accepted", {"code": case.code, "card": self.card(case)}),
+            ((Button(Text("case.end_button", {"code": case.code}), f"end:{case.code}"),),),
+            step="case",
+        )
+        to_doctor = [Reply(Text("doctor.accepted", {"code": case.code, "alias": counsellor.alias}))]
+        if case.contact == "phone":
+            to_doctor.append(
+                Reply(
+                    Text("doctor.share_phone_offer", {"alias": counsellor.alias}),
+                    ((Button(Text("doctor.share_phone_button"), "share_phone"),),),
+                    request_contact=True,
+                )
+            )
+        out = []
+        for reply in to_doctor:
+            out += await self._to_doctor(tx, case, reply)
+        return [accepted], out
+
+    async def on_offer_deadline(self, tx: Tx, kind: str, subject: str) -> list[Outbound]:
+        """Nobody answered in time: the counsellor is marked away and the case moves on."""
+        offer = await tx.offer(int(subject))
+        if offer is None or not await tx.settle_offer(offer.id, "expired"):
+            return []
+        now = self.clock()
+        case = await tx.case(offer.case_code)
+        counsellor = await tx.counsellor(offer.counsellor_id)
+        out: list[Outbound] = []
+        if case is not None:
+            await tx.requeue_case(case.code)
+            await tx.record(
+                Event(
+                    EventKind.OFFER_TIMED_OUT,
+                    pathway=case.pathway,
+                    urgent=case.urgent,
+                    counsellor=counsellor.pseudonym if counsellor else None,
+                ),
+                now,
+            )
+        if counsellor is not None:
+            await tx.set_availability(counsellor.id, False, None)
+            expired = Reply(Text("offer.expired", {"code": offer.case_code}))
+            if offer.message_id is not None:
+                out.append(Outbound(counsellor.telegram_id, expired, counsellor.language, edit=offer.message_id))
+            out.append(Outbound(counsellor.telegram_id, Reply(Text("offer.set_away")), counsellor.language))
+        return out + await self.dispatch(tx)
+
+    async def on_sent(self, tx: Tx, track: str, message_id: int) -> None:
+        """The adapter sent a tracked message: remember its id."""
+        kind, _, rest = track.partition(":")
+        if kind == "offer":
+            await tx.set_offer_message(int(rest), message_id)
+        elif kind == "relay":
+            code, _, counsellor_id = rest.partition(":")
+            await tx.remember_message(int(counsellor_id), message_id, code)
+
+    # --- the doctor withdrawing -------------------------------------------------------
+    async def withdrawn(self, tx: Tx, case: CaseView, erased: bool = False) -> list[Outbound]:
+        """The doctor cancelled or erased a case: tell whoever had it or was offered it."""
+        now = self.clock()
+        out: list[Outbound] = []
+        offer = await tx.pending_offer(case.code)
+        if offer is not None:
+            await tx.settle_offer(offer.id, "withdrawn")
+            await tx.clear_timer(OFFER_DEADLINE, str(offer.id))
+            counsellor = await tx.counsellor(offer.counsellor_id)
+            if counsellor is not None:
+                gone = Reply(Text("offer.withdrawn", {"code": case.code}))
+                target = Outbound(counsellor.telegram_id, gone, counsellor.language, edit=offer.message_id)
+                out.append(target)
+        if case.status == "active" and case.counsellor_id is not None:
+            counsellor = await tx.counsellor(case.counsellor_id)
+            await tx.record(self._closed_event(case, "doctor", counsellor, now), now)
+            if counsellor is not None:
+                key = "case.erased_by_doctor" if erased else "case.closed_by_doctor"
+                out.append(Outbound(counsellor.telegram_id, Reply(Text(key, {"code": case.code})), counsellor.language))
+                if counsellor.focus_case == case.code:
+                    await tx.set_focus(counsellor.id, None)
+        else:
+            await tx.record(
+                Event(
+                    EventKind.CASE_WITHDRAWN,
+                    pathway=case.pathway,
+                    urgent=case.urgent,
+                    duration_s=seconds_between(case.opened_at, now),
+                ),
+                now,
+            )
+        return out
+
+    # --- relay routing ------------------------------------------------------------------
+    async def doctor_target(self, tx: Tx, pseudonym: str) -> Target | None:
+        """Where a doctor's message goes: their counsellor, if a case is active."""
+        case = await tx.case_of(pseudonym)
+        if case is None or case.status != "active" or case.counsellor_id is None:
+            return None
+        counsellor = await tx.counsellor(case.counsellor_id)
+        if counsellor is None:
+            return None
+        return Target(case.code, counsellor.telegram_id, counsellor.language, counsellor.alias, counsellor.id)
+
+    async def counsellor_target(
+        self, tx: Tx, counsellor: CounsellorView, reply_to: int | None, code: str | None = None
+    ) -> Target | list[CaseView]:
+        """Where a counsellor's message goes; a list of cases when they must choose."""
+        cases = await tx.active_cases(counsellor.id)
+        by_code = {c.code: c for c in cases}
+        chosen = code
+        if chosen is None and reply_to is not None:
+            chosen = await tx.case_of_message(counsellor.id, reply_to)
+        if chosen is None and counsellor.focus_case in by_code:
+            chosen = counsellor.focus_case
+        if chosen is None and len(cases) == 1:
+            chosen = cases[0].code
+        case = by_code.get(chosen or "")
+        if case is None:
+            return cases
+        reach = await tx.reach_of_case(case.code)
+        if reach is None:
+            return cases
+        return Target(case.code, reach, case.reader_language, counsellor.alias, counsellor.id)
+
+    async def relayed(self, tx: Tx, code: str) -> None:
+        """A message went through: the case is not silent."""
+        await tx.touch_case(code, self.clock())
+        await tx.set_timer(CASE_SILENT, code, self.clock() + self.timing.silent_case)
+
+    # --- closing, feedback, follow-up -------------------------------------------------
+    async def close(self, tx: Tx, code: str, by: str, pseudonym: str | None = None) -> tuple[list[Reply], list[Outbound]]:
+        """End an active case (``by`` = doctor or counsellor): both sides are told.
+
+        Returns replies for whoever closed it and messages for the other side.
+        """
+        case = await tx.case(code)
+        if case is None or case.status != "active" or case.counsellor_id is None:
+            return [Reply(Text("case.not_open", {"code": code}))], []
+        now = self.clock()
+        counsellor = await tx.counsellor(case.counsellor_id)
+        reach = await tx.reach_of_case(code)
+        doctor_pseudonym = pseudonym or await tx.pseudonym_of_case(code)
+        await tx.close_case(code, by, now)
+        await tx.clear_timers(code)
+        await tx.record(self._closed_event(case, by, counsellor, now), now)
+        if counsellor is not None and counsellor.focus_case == code:
+            await tx.set_focus(counsellor.id, None)
+        alias = counsellor.alias if counsellor else ""
+        after = self._after_close(case, doctor_pseudonym)
+        doctor_replies = [Reply(Text(f"doctor.closed_by_{by}", {"code": code, "alias": alias})), *after]
+        counsellor_reply = Reply(Text(f"case.closed_by_{by}", {"code": code}))
+        out: list[Outbound] = []
+        if by == "doctor":
+            if counsellor is not None:
+                out.append(Outbound(counsellor.telegram_id, counsellor_reply, counsellor.language))
+            replies = doctor_replies
+        else:
+            if reach is not None:
+                out += [Outbound(reach, r, case.reader_language) for r in doctor_replies]
+            replies = [counsellor_reply]
+        return replies, out + await self.dispatch(tx)
+
+    def _after_close(self, case: CaseView, pseudonym: str | None) -> list[Reply]:
+        if pseudonym is None:
+            return []
+        tag = self.tag(pseudonym, case.code)
+        scores = tuple(Button(Text("feedback.score", {"score": n}), f"feedback:{case.code}:{n}:{tag}") for n in range(1, 6))
+        weeks = round(self.timing.followup.days / 7)
+        return [
+            Reply(Text("feedback.question"), (scores, (Button(Text("feedback.skip"), "feedback_skip"),)), step="closed"),
+            Reply(
+                Text("followup.question", {"weeks": weeks}),
+                (
+                    (Button(Text("followup.yes", {"weeks": weeks}), f"followup:{case.code}:{tag}"),),
+                    (Button(Text("followup.no"), "followup_no"),),
+                ),
+                step="closed",
+            ),
+        ]
+
+    def tag(self, pseudonym: str, code: str) -> str:
+        """Binds a closed-case button to the doctor it was sent to."""
+        return self.signer(f"{pseudonym}:{code}")[:12]
+
+    async def after_close_press(self, tx: Tx, pseudonym: str, reach: int, action: str) -> Reply:
+        """Feedback or follow-up answers; the buttons only work for the doctor they were sent to."""
+        verb, _, rest = action.partition(":")
+        if verb in ("feedback_skip", "followup_no"):
+            return Reply(Text("feedback.thanks_anyway"))
+        parts = rest.split(":")
+        code, tag = parts[0], parts[-1]
+        if len(parts) < 2 or not hmac.compare_digest(tag, self.tag(pseudonym, code)):
+            return Reply(Text("stale.unknown_button"))
+        case = await tx.case(code)
+        if case is None or case.status != "closed":
+            return Reply(Text("stale.case_open"))
+        now = self.clock()
+        if verb == "feedback" and len(parts) == 3 and parts[1] in {"1", "2", "3", "4", "5"}:
+            if not await tx.take_feedback(code):
+                return Reply(Text("feedback.already"))
+            await tx.record(Event(EventKind.FEEDBACK, pathway=case.pathway, score=int(parts[1])), now)
+            return Reply(Text("feedback.thanks"))
+        if verb == "followup":
+            await tx.keep_for_followup(code, reach)
+            await tx.set_timer(FOLLOWUP, code, now + self.timing.followup)
+            return Reply(Text("followup.booked", {"weeks": round(self.timing.followup.days / 7)}))
+        return Reply(Text("stale.unknown_button"))
+
+    async def on_followup(self, tx: Tx, kind: str, subject: str) -> list[Outbound]:
+        """The opted-in check-in: sent once, then the sealed chat id is destroyed."""
+        reach = await tx.followup_reach(subject)
+        case = await tx.case(subject)
+        await tx.drop_followup(subject)
+        if reach is None or case is None:
+            return []
+        return [Outbound(reach, Reply(Text("followup.checkin")), case.reader_language)]
+
+    async def on_silent(self, tx: Tx, kind: str, subject: str) -> list[Outbound]:
+        """An accepted case with no messages: prompt the counsellor, then the coordinators."""
+        case = await tx.case(subject)
+        if case is None or case.status != "active" or case.counsellor_id is None:
+            return []
+        counsellor = await tx.counsellor(case.counsellor_id)
+        hours = round(self.timing.silent_case.total_seconds() / 3600)
+        if not case.silent_prompted:
+            await tx.set_silent_prompted(case.code)
+            await tx.set_timer(CASE_SILENT, case.code, self.clock() + self.timing.silent_case)
+            if counsellor is None:
+                return []
+            prompt = Reply(Text("case.silent", {"code": case.code, "hours": hours}))
+            return [Outbound(counsellor.telegram_id, prompt, counsellor.language)]
+        return await self._alert(tx, Text("coordinator.silent", {"code": case.code, "hours": 2 * hours}))
+
+    async def on_counsellor_back(self, tx: Tx, kind: str, subject: str) -> list[Outbound]:
+        """A counsellor's /away ran out: they are available again."""
+        counsellor = await tx.counsellor(int(subject))
+        if counsellor is None or counsellor.available:
+            return []
+        await tx.set_availability(counsellor.id, True, None)
+        back = Outbound(counsellor.telegram_id, Reply(Text("counsellor.back")), counsellor.language)
+        return [back, *await self.dispatch(tx)]
+
+    # --- inside -------------------------------------------------------------------------
+    def _closed_event(self, case: CaseView, by: str, counsellor: CounsellorView | None, now: datetime) -> Event:
+        return Event(
+            EventKind.CASE_CLOSED,
+            pathway=case.pathway,
+            urgent=case.urgent,
+            actor=by,
+            counsellor=counsellor.pseudonym if counsellor else None,
+            duration_s=seconds_between(case.accepted_at, now),
+        )
+
+    async def _to_doctor(self, tx: Tx, case: CaseView, reply: Reply) -> list[Outbound]:
+        reach = await tx.reach_of_case(case.code)
+        return [] if reach is None else [Outbound(reach, reply, case.reader_language)]
+
+    async def _alert(self, tx: Tx, text: Text) -> list[Outbound]:
+        language = self.settings.default_language
+        return [Outbound(chat, Reply(text), language) for chat in await tx.coordinator_ids()]
+
+    async def urgent_opened(self, tx: Tx, case: CaseView) -> list[Outbound]:
+        """Coordinators hear of every urgent case at once (design.md principle 3)."""
+        return await self._alert(tx, Text("coordinator.urgent", {"code": case.code, "pathway": _pathway(case)}))
+
+
+def _pathway(case: CaseView) -> Text:
+    return Text(f"pathway.{case.pathway}")

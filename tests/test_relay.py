@@ -1,0 +1,272 @@
+"""Talking through the bot after acceptance, and closing (design.md section 7)."""
+
+from __future__ import annotations
+
+from datetime import datetime, timedelta
+
+from sqlalchemy import select
+
+from storage import roster
+from storage.models import CaseRow, CounsellorRow, EventRow
+from tests.scenarios import (
+    ACCEPT,
+    ADVICE,
+    CONFIRM,
+    CONSENT,
+    NOT_COPING,
+    SAFETY_NO,
+    SELF,
+    add_coordinator,
+    add_counsellor,
+    triage,
+    walk,
+)
+
+
+async def _connected(harness, doctor_id: int = 5201, counsellor_id: int = 9001, alias: str = "Anna", contact: str | None = None):
+    anna = await add_counsellor(harness, counsellor_id, alias)
+    kari = harness.user(doctor_id, "Kari")
+    if contact is None:
+        code = await triage(harness, kari, ADVICE)
+    else:
+        await harness.feed(kari.send_command("/start"))
+        await walk(harness, kari, CONSENT, SELF, ADVICE, SAFETY_NO, "⬜ Faglige råd", "Ferdig – gå videre", "Hopp over",
+                   "Vikar", "Oslo", "Det spiller ingen rolle", contact, "Norsk", CONFIRM)  # fmt: skip
+        code = harness.said(kari)[-2].text.split("Saksnummeret ditt er ")[1][:8]
+    await walk(harness, anna, ACCEPT)
+    return kari, anna, code
+
+
+async def _case(harness, code: str) -> CaseRow:
+    async with harness.services.store.transaction() as tx:
+        row = await tx.session.get(CaseRow, code)
+    assert row is not None
+    return row
+
+
+async def test_text_goes_both_ways_with_the_case_code_and_the_alias(harness) -> None:
+    kari, anna, code = await _connected(harness)
+    await harness.feed(kari.send_text("Jeg har fått en klage fra en pasient"))
+    to_anna = harness.said(anna)[-1]
+    assert to_anna.text == f"💬 {code} – legen skriver:\nJeg har fått en klage fra en pasient"
+    await harness.feed(anna.send_text("Så leit å høre. Vil du fortelle mer?"))
+    to_kari = harness.said(kari)[-1]
+    assert to_kari.text == "💬 Anna:\nSå leit å høre. Vil du fortelle mer?"
+    assert not harness.telegram.calls_of("forwardMessage")
+
+
+async def test_photo_and_voice_are_copied_not_forwarded(harness) -> None:
+    kari, anna, code = await _connected(harness)
+    await harness.feed(kari.send_photo(caption="brevet fra Helsetilsynet"))
+    photo = harness.said(anna)[-1]
+    assert photo.method == "copyMessage" and code in photo.text and "brevet fra Helsetilsynet" in photo.text
+    await harness.feed(anna.send_voice())
+    voice = harness.said(kari)[-1]
+    assert voice.method == "copyMessage" and "Anna" in (voice.text or "")
+    await harness.feed(kari.send_sticker())
+    header, sticker = harness.said(anna)[-2:]
+    assert code in header.text and sticker.method == "copyMessage"
+    assert not harness.telegram.calls_of("forwardMessage")
+
+
+async def test_counsellor_with_two_cases_answers_by_replying_or_choosing(harness) -> None:
+    kari, anna, first = await _connected(harness)
+    ola = harness.user(5202, "Ola")
+    second = await triage(harness, ola, NOT_COPING)
+    await walk(harness, anna, ACCEPT)
+    await harness.feed(kari.send_text("Hei fra Kari"))
+    relayed_from_kari = harness.said(anna)[-1]
+    await harness.feed(ola.send_text("Hei fra Ola"))
+    # A reply to Kari's message goes to Kari, whatever the focus.
+    await harness.feed(anna.send_text("Svar til Kari", reply_to_message_id=relayed_from_kari.message_id))
+    assert harness.said(kari)[-1].text == "💬 Anna:\nSvar til Kari"
+    # /case focuses on one case; plain messages then go there.
+    await harness.feed(anna.send_command(f"/case {second}"))
+    await harness.feed(anna.send_text("Til Ola"))
+    assert harness.said(ola)[-1].text == "💬 Anna:\nTil Ola"
+    # Without a focus and with two cases, the counsellor is asked which case, and the choice delivers it.
+    async with harness.services.store.transaction() as tx:
+        await tx.set_focus((await tx.counsellor_by_telegram(anna.id)).id, None)
+    await harness.feed(anna.send_text("Hvem får denne?"))
+    question = harness.said(anna)[-1]
+    assert "Hvilken skal meldingen til" in question.text
+    assert question.buttons == [f"Send til {first}", f"Send til {second}"]
+    await walk(harness, anna, f"Send til {first}")
+    header, copied = harness.said(kari)[-2:]
+    assert header.text == "💬 Anna:" and copied.method == "copyMessage"
+    await harness.feed(anna.send_command("/cases"))
+    listing = harness.said(anna)[-1].text
+    assert first in listing and second in listing
+
+
+async def test_doctor_shares_a_phone_number_only_with_one_explicit_button(harness) -> None:
+    kari, anna, code = await _connected(harness, contact="Telefonsamtale")
+    offer = harness.said(kari)[-1]
+    assert offer.buttons == ["Del telefonnummeret mitt"]
+    assert offer.reply_markup["keyboard"][0][0]["request_contact"] is True
+    await harness.feed(kari.send_contact("+47 912 34 567"))
+    [contact] = harness.telegram.calls_of("sendContact")
+    assert contact["phone_number"] == "+47 912 34 567" and code in contact["first_name"]
+    assert "user_id" not in contact and "Kari" not in str(contact)
+    assert "sendt til Anna" in harness.said(kari)[-1].text
+
+
+async def test_someone_elses_contact_is_not_passed_on(harness) -> None:
+    kari, anna, code = await _connected(harness, contact="Telefonsamtale")
+    await harness.feed(kari.send_contact("+47 400 00 000", first_name="Per", own=False))
+    assert not harness.telegram.calls_of("sendContact")
+    assert "bare ditt eget nummer" in harness.said(kari)[-1].text
+
+
+async def test_a_message_that_cannot_be_delivered_is_retried_then_the_sender_is_told(harness) -> None:
+    kari, anna, code = await _connected(harness)
+    harness.telegram.fail_next("sendMessage", error_code=500, description="Internal Server Error", times=2, chat_id=anna.id)
+    await harness.feed(kari.send_text("Første forsøk feiler to ganger"))
+    assert harness.said(anna)[-1].text.endswith("Første forsøk feiler to ganger")  # retried and delivered
+    harness.telegram.block(anna.id)
+    await harness.feed(kari.send_text("Denne kommer ikke fram"))
+    assert "kom ikke fram" in harness.said(kari)[-1].text
+
+
+async def test_counsellor_closes_doctor_is_told_and_gives_anonymous_feedback(harness) -> None:
+    kari, anna, code = await _connected(harness)
+    await harness.feed(anna.send_command("/close"))
+    await walk(harness, anna, "Ja, avslutt")
+    assert f"Saken {code} er avsluttet" in harness.telegram.last_to(anna.id).text
+    closed, feedback, followup = harness.said(kari)[-3:]
+    assert "Anna har avsluttet samtalen" in closed.text
+    assert feedback.buttons[:5] == ["1", "2", "3", "4", "5"]
+    case = await _case(harness, code)
+    assert case.status == "closed" and case.closed_by == "counsellor"
+    assert case.sealed_reach is None and case.pseudonym is None
+    await walk(harness, kari, "4")
+    assert "Takk for svaret" in harness.telegram.last_to(kari.id).text
+    async with harness.services.store.transaction() as tx:
+        [score] = (await tx.session.scalars(select(EventRow).where(EventRow.kind == "feedback"))).all()
+        [closed_event] = (await tx.session.scalars(select(EventRow).where(EventRow.kind == "case_closed"))).all()
+    assert score.score == 4 and closed_event.actor == "counsellor"
+    # Feedback counts once, even if the same button is pressed again.
+    await harness.feed(kari.press_data(feedback.callback_data("5"), message_id=feedback.message_id))
+    assert "allerede svart" in harness.telegram.last_to(kari.id).text
+
+
+async def test_doctor_ends_the_conversation_and_the_counsellor_is_told(harness) -> None:
+    kari, anna, code = await _connected(harness)
+    await harness.feed(kari.send_command("/cancel"))
+    assert harness.said(kari)[-1].buttons == ["Ja, avslutt", "Nei, fortsett"]
+    await walk(harness, kari, "Ja, avslutt")
+    assert f"Legen har avsluttet saken {code}" in harness.said(anna)[-1].text
+    assert (await _case(harness, code)).closed_by == "doctor"
+    # After closing, messages are no longer relayed: they start a new triage.
+    await harness.feed(kari.send_text("Er du der?"))
+    assert not any("Er du der?" in (s.text or "") for s in harness.said(anna))
+
+
+async def test_feedback_buttons_only_work_for_the_doctor_they_were_sent_to(harness) -> None:
+    kari, anna, code = await _connected(harness)
+    await harness.feed(anna.send_command("/close"))
+    await walk(harness, anna, "Ja, avslutt")
+    feedback = harness.said(kari)[-2]
+    mallory = harness.user(5299, "Mallory")
+    await harness.feed(mallory.press_data(feedback.callback_data("1")))
+    async with harness.services.store.transaction() as tx:
+        assert not (await tx.session.scalars(select(EventRow).where(EventRow.kind == "feedback"))).all()
+
+
+async def test_opted_in_follow_up_arrives_once_and_then_the_contact_is_destroyed(harness) -> None:
+    kari, anna, code = await _connected(harness)
+    await harness.feed(anna.send_command("/close"))
+    await walk(harness, anna, "Ja, avslutt")
+    await walk(harness, kari, "Ja, ta kontakt om 4 uker")
+    assert "om 4 uker" in harness.telegram.last_to(kari.id).text
+    assert (await _case(harness, code)).sealed_reach is not None
+    await harness.tick(days=27)
+    assert "Hvordan går det?" not in (harness.said(kari)[-1].text or "")
+    await harness.tick(days=2)
+    assert "Hvordan går det?" in harness.said(kari)[-1].text
+    case = await _case(harness, code)
+    assert case.sealed_reach is None and not case.followup
+
+
+async def test_a_silent_case_prompts_the_counsellor_then_the_coordinator(harness) -> None:
+    kim = await add_coordinator(harness, 8001)
+    kari, anna, code = await _connected(harness)
+    await harness.tick(hours=71)
+    assert "stille" not in (harness.said(anna)[-1].text or "")
+    await harness.tick(hours=2)
+    assert f"Saken {code} har vært stille i 72 timer" in harness.said(anna)[-1].text
+    await harness.tick(hours=73)
+    assert any(code in (s.text or "") and "stille" in (s.text or "") for s in harness.said(kim))
+
+
+async def test_a_message_resets_the_silence_clock(harness) -> None:
+    kari, anna, code = await _connected(harness)
+    await harness.tick(hours=70)
+    await harness.feed(kari.send_text("Fortsatt her"))
+    await harness.tick(hours=70)
+    assert "stille" not in (harness.said(anna)[-1].text or "")
+
+
+async def test_invite_join_and_enrol_with_buttons(harness) -> None:
+    keyring = harness.services.keyring
+    async with harness.services.store.transaction() as tx:
+        await roster.create_invite(tx.session, "counsellor", keyring.invite_hash("ABCDE-FGHJK"), datetime(2030, 1, 1))
+        await roster.create_invite(tx.session, "coordinator", keyring.invite_hash("KOORD-12345"), datetime(2030, 1, 1))
+    nina = harness.user(9101, "Nina")
+    await harness.feed(nina.send_command("/join abcde-fghjk"))
+    assert "Velkommen som støttekollega" in harness.said(nina)[-2].text
+    await walk(harness, nina, "Vestland", "⬜ Norsk", "⬜ Engelsk (English)", "Ferdig – gå videre",
+               "⬜ Redd for ikke å klare mer", "Ferdig – gå videre")  # fmt: skip
+    assert "skriv navnet" in harness.said(nina)[-1].text
+    await harness.feed(nina.send_text("Nina S."))
+    assert "Takk, Nina S.!" in harness.said(nina)[-1].text
+    async with harness.services.store.transaction() as tx:
+        row = (await tx.session.scalars(select(CounsellorRow).where(CounsellorRow.telegram_id == nina.id))).one()
+    assert (row.alias, row.home_county, row.languages, row.pathways, row.enrolling) == (
+        "Nina S.", "vestland", ["nb", "en"], ["not_coping"], None,
+    )  # fmt: skip
+    # The code is used up; a coordinator code makes a coordinator.
+    await harness.feed(harness.user(9102).send_command("/join ABCDE-FGHJK"))
+    assert "ugyldig eller utløpt" in harness.said(harness.user(9102))[-1].text
+    kim = harness.user(8002)
+    await harness.feed(kim.send_command("/join KOORD-12345"))
+    assert "registrert som koordinator" in harness.said(kim)[-1].text
+    # And the new counsellor gets cases.
+    code = await triage(harness, harness.user(5203), NOT_COPING)
+    assert any(code in (s.text or "") for s in harness.said(nina))
+
+
+async def test_expired_invite_is_refused(harness) -> None:
+    async with harness.services.store.transaction() as tx:
+        await roster.create_invite(
+            tx.session, "counsellor", harness.services.keyring.invite_hash("OLDOL-DOLDO"), harness.clock.now - timedelta(hours=1)
+        )
+    late = harness.user(9103)
+    await harness.feed(late.send_command("/join OLDOL-DOLDO"))
+    assert "ugyldig eller utløpt" in harness.said(late)[-1].text
+
+
+async def test_status_while_connected_names_the_counsellor(harness) -> None:
+    kari, anna, code = await _connected(harness)
+    await harness.feed(kari.send_command("/status"))
+    assert f"Saken din {code} er tatt av støttekollega Anna" in harness.said(kari)[-1].text
+
+
+async def test_crisis_words_to_the_counsellor_are_passed_on_and_the_numbers_shown(harness) -> None:
+    kim = await add_coordinator(harness, 8001)
+    kari, anna, code = await _connected(harness)
+    await harness.feed(kari.send_text("Noen dager tenker jeg på selvmord"))
+    assert harness.said(anna)[-1].text.endswith("Noen dager tenker jeg på selvmord")
+    assert "113" in harness.said(kari)[-1].text
+    assert (await _case(harness, code)).urgent
+    assert any("Hastesak" in (s.text or "") for s in harness.said(kim))
+
+
+async def test_edits_during_a_case_are_not_relayed(harness) -> None:
+    kari, anna, code = await _connected(harness)
+    sent = kari.send_text("Original")
+    await harness.feed(sent)
+    before = len(harness.said(anna))
+    await harness.feed(kari.edit_text(sent["message"]["message_id"], "Endret"))
+    assert len(harness.said(anna)) == before
+    assert "Endringer i meldinger sendes ikke videre" in harness.said(kari)[-1].text
