@@ -29,7 +29,7 @@ from bot import handlers
 from bot.config import Config
 from bot.context import KollegaContext, Services
 from bot.stats_cli import retention_policy
-from flows.casework import CASE_SILENT, COUNSELLOR_BACK, FOLLOWUP, OFFER_DEADLINE, Casework
+from flows.casework import CASE_SILENT, CASE_WAITING, COUNSELLOR_BACK, FOLLOWUP, OFFER_DEADLINE, Casework
 from flows.catalogue import LANGUAGES, render
 from flows.intake import DRAFT_EXPIRY, DRAFT_REMINDER, Intake
 from flows.replies import Text
@@ -68,24 +68,31 @@ async def open_services(config: Config, clock: Any = utcnow) -> Services:
         CASE_SILENT: casework.on_silent,
         FOLLOWUP: casework.on_followup,
         COUNSELLOR_BACK: casework.on_counsellor_back,
+        CASE_WAITING: casework.on_waiting,
     }
     return Services(config, engine, store, keyring, intake, casework, roster, clock, timers)
 
 
-def build_application(config: Config, request: BaseRequest | None = None) -> Application[Any, Any, Any, Any, Any, Any]:
-    """The Application with every handler registered; services attach in post_init."""
-    builder = (
+def build_application(
+    config: Config, request: BaseRequest | None = None, *, limit_rate: bool = True
+) -> Application[Any, Any, Any, Any, Any, Any]:
+    """The Application with every handler registered; services attach in post_init.
+
+    ``limit_rate=False`` is for tests against a fake Bot API, which has no limits to respect.
+    """
+    builder: Any = (  # Any: PTB's builder changes its generic type with the rate limiter
         ApplicationBuilder()
         .token(config.token)
         .base_url(config.base_url)
         .context_types(ContextTypes(context=KollegaContext))
-        # Telegram's limits (30 msg/s overall, 1 msg/s per chat) are kept by the limiter,
-        # which also retries flood-control answers instead of dropping the message.
-        .rate_limiter(AIORateLimiter(max_retries=3))
         .post_init(_post_init)
         .post_stop(_post_stop)
         .post_shutdown(_post_shutdown)
     )
+    if limit_rate:
+        # Telegram's limits (30 msg/s overall, 20 msg/min per group) are kept by the
+        # limiter, which also retries flood-control answers instead of dropping the message.
+        builder = builder.rate_limiter(AIORateLimiter(max_retries=3))
     if request is not None:
         builder = builder.request(request).get_updates_request(request)
     application = builder.build()

@@ -24,7 +24,7 @@ STAFF_STEPS = ("offer", "case", "enrol", "route")
 def person(update: Update, context: KollegaContext) -> Person:
     user, chat = update.effective_user, update.effective_chat
     assert user is not None and chat is not None  # guaranteed by the private-chat guard
-    return Person(context.services.keyring.pseudonym(user.id), chat.id, user.language_code)
+    return Person(context.services.keyring.pseudonym(user.id), chat.id)
 
 
 async def show(update: Update, context: KollegaContext, result: Result, pressed: CallbackQuery | None = None) -> None:

@@ -22,6 +22,7 @@ module only says where a message goes.
 from __future__ import annotations
 
 import hmac
+import logging
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
@@ -32,10 +33,14 @@ from flows.ports import CaseView, CounsellorView, Tx
 from flows.replies import Button, Outbound, Reply, Text
 from flows.settings import FlowSettings
 
+log = logging.getLogger(__name__)
+"""Case codes and what happened to them; never who, never what was written."""
+
 OFFER_DEADLINE = "offer_deadline"
 CASE_SILENT = "case_silent"
 FOLLOWUP = "followup"
 COUNSELLOR_BACK = "counsellor_back"
+CASE_WAITING = "case_waiting"
 
 Clock = Callable[[], datetime]
 Signer = Callable[[str], str]
@@ -116,6 +121,7 @@ class Casework:
             pick = choose(list(counsellors.values()), case, now, declined)
             if pick is None:
                 if await tx.mark_escalated(case.code, now):
+                    log.info("case %s escalated: no counsellor can take it now", case.code)
                     await tx.record(Event(EventKind.CASE_ESCALATED, pathway=case.pathway, urgent=case.urgent), now)
                     out += await self._alert(tx, Text("coordinator.no_one", {"code": case.code, "pathway": _pathway(case)}))
                 continue
@@ -126,6 +132,7 @@ class Casework:
             await tx.record(
                 Event(EventKind.CASE_OFFERED, pathway=case.pathway, urgent=case.urgent, counsellor=pick.pseudonym), now
             )
+            log.info("case %s offered (offer %d)", case.code, offer.id)
             minutes = round((deadline - now).total_seconds() / 60)
             out.append(Outbound(pick.telegram_id, self._offer_card(case, offer.id, minutes), pick.language, f"offer:{offer.id}"))
             if not declined:
@@ -172,6 +179,7 @@ class Casework:
                 return [Reply(Text("offer.gone", {"code": case.code}))], []
             await tx.clear_timer(OFFER_DEADLINE, str(offer.id))
             await tx.requeue_case(case.code)
+            log.info("case %s declined (offer %d)", case.code, offer.id)
             await tx.record(
                 Event(EventKind.OFFER_DECLINED, pathway=case.pathway, urgent=case.urgent, counsellor=counsellor.pseudonym), now
             )
@@ -180,6 +188,7 @@ class Casework:
         if not await tx.settle_offer(offer.id, "accepted") or not await tx.activate_case(case.code, counsellor.id, now):
             return [Reply(Text("offer.gone", {"code": case.code}))], []
         await tx.clear_timer(OFFER_DEADLINE, str(offer.id))
+        log.info("case %s accepted (offer %d)", case.code, offer.id)
         await tx.set_focus(counsellor.id, case.code)
         await tx.touch_case(case.code, now)
         await tx.set_timer(CASE_SILENT, case.code, now + self.timing.silent_case)
@@ -223,6 +232,7 @@ class Casework:
         out: list[Outbound] = []
         if case is not None:
             await tx.requeue_case(case.code)
+            log.info("case %s: offer %d timed out", case.code, offer.id)
             await tx.record(
                 Event(
                     EventKind.OFFER_TIMED_OUT,
@@ -252,6 +262,7 @@ class Casework:
     # --- the doctor withdrawing -------------------------------------------------------
     async def withdrawn(self, tx: Tx, case: CaseView, erased: bool = False) -> list[Outbound]:
         """The doctor cancelled or erased a case: tell whoever had it or was offered it."""
+        log.info("case %s %s by the doctor", case.code, "erased" if erased else "withdrawn")
         now = self.clock()
         out: list[Outbound] = []
         offer = await tx.pending_offer(case.code)
@@ -335,6 +346,7 @@ class Casework:
         doctor_pseudonym = pseudonym or await tx.pseudonym_of_case(code)
         await tx.close_case(code, by, now)
         await tx.clear_timers(code)
+        log.info("case %s closed by the %s", code, by)
         await tx.record(self._closed_event(case, by, counsellor, now), now)
         if counsellor is not None and counsellor.focus_case == code:
             await tx.set_focus(counsellor.id, None)
@@ -375,29 +387,33 @@ class Casework:
         """Binds a closed-case button to the doctor it was sent to."""
         return self.signer(f"{pseudonym}:{code}")[:12]
 
-    async def after_close_press(self, tx: Tx, pseudonym: str, reach: int, action: str) -> Reply:
-        """Feedback or follow-up answers; the buttons only work for the doctor they were sent to."""
+    async def after_close_press(self, tx: Tx, pseudonym: str, reach: int, action: str) -> tuple[Reply, str | None]:
+        """Feedback or follow-up answers: (the reply, the doctor's reading language if known).
+
+        The buttons carry a tag bound to the doctor they were sent to, so they work for nobody else.
+        """
         verb, _, rest = action.partition(":")
         if verb in ("feedback_skip", "followup_no"):
-            return Reply(Text("feedback.thanks_anyway"))
+            return Reply(Text("feedback.thanks_anyway")), None
         parts = rest.split(":")
         code, tag = parts[0], parts[-1]
         if len(parts) < 2 or not hmac.compare_digest(tag, self.tag(pseudonym, code)):
-            return Reply(Text("stale.unknown_button"))
+            return Reply(Text("stale.unknown_button")), None
         case = await tx.case(code)
         if case is None or case.status != "closed":
-            return Reply(Text("stale.case_open"))
+            return Reply(Text("stale.case_open")), None
         now = self.clock()
         if verb == "feedback" and len(parts) == 3 and parts[1] in {"1", "2", "3", "4", "5"}:
             if not await tx.take_feedback(code):
-                return Reply(Text("feedback.already"))
+                return Reply(Text("feedback.already")), case.reader_language
             await tx.record(Event(EventKind.FEEDBACK, pathway=case.pathway, score=int(parts[1])), now)
-            return Reply(Text("feedback.thanks"))
+            return Reply(Text("feedback.thanks")), case.reader_language
         if verb == "followup":
             await tx.keep_for_followup(code, reach)
             await tx.set_timer(FOLLOWUP, code, now + self.timing.followup)
-            return Reply(Text("followup.booked", {"weeks": round(self.timing.followup.days / 7)}))
-        return Reply(Text("stale.unknown_button"))
+            weeks = round(self.timing.followup.days / 7)
+            return Reply(Text("followup.booked", {"weeks": weeks})), case.reader_language
+        return Reply(Text("stale.unknown_button")), None
 
     async def on_followup(self, tx: Tx, kind: str, subject: str) -> list[Outbound]:
         """The opted-in check-in: sent once, then the sealed chat id is destroyed."""
@@ -423,6 +439,23 @@ class Casework:
             prompt = Reply(Text("case.silent", {"code": case.code, "hours": hours}))
             return [Outbound(counsellor.telegram_id, prompt, counsellor.language)]
         return await self._alert(tx, Text("coordinator.silent", {"code": case.code, "hours": 2 * hours}))
+
+    async def opened(self, tx: Tx, case: CaseView) -> list[Outbound]:
+        """A case was confirmed: alert coordinators if urgent, start the waiting clock, route it."""
+        out = await self.urgent_opened(tx, case) if case.urgent else []
+        hours = timedelta(hours=self.settings.expected_reply_hours)
+        await tx.set_timer(CASE_WAITING, case.code, case.opened_at + hours)
+        return out + await self.dispatch(tx)
+
+    async def on_waiting(self, tx: Tx, kind: str, subject: str) -> list[Outbound]:
+        """The promised reply time has passed and nobody has taken the case: nobody waits in silence."""
+        case = await tx.case(subject)
+        if case is None or case.status not in ("queued", "offered"):
+            return []
+        log.info("case %s still waiting after the promised time", case.code)
+        still = Reply(Text("doctor.still_waiting", {"code": case.code}))
+        alert = Text("coordinator.overdue", {"code": case.code, "hours": self.settings.expected_reply_hours})
+        return [*await self._to_doctor(tx, case, still), *await self._alert(tx, alert)]
 
     async def on_counsellor_back(self, tx: Tx, kind: str, subject: str) -> list[Outbound]:
         """A counsellor's /away ran out: they are available again."""

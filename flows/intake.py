@@ -11,6 +11,7 @@ dropped; nothing a doctor typed is passed to the store.
 
 from __future__ import annotations
 
+import logging
 import re
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -25,6 +26,9 @@ from flows.replies import Button, Outbound, Reply, Text
 from flows.settings import FlowSettings
 from flows.triage import Draft, Step, TriageFlow
 
+log = logging.getLogger(__name__)
+"""Case codes only: a draft has no code, so triage steps are not logged at all."""
+
 DRAFT_REMINDER = "draft_reminder"
 DRAFT_EXPIRY = "draft_expiry"
 
@@ -37,7 +41,6 @@ class Person:
 
     pseudonym: str
     reach: int
-    language_hint: str | None = None
 
 
 @dataclass
@@ -49,8 +52,6 @@ class Result:
     outbound: list[Outbound] = field(default_factory=list)
     replace: bool = False
     """The first reply replaces the message whose button was pressed."""
-    opened: CaseView | None = None
-    """A case was confirmed in this action (routing starts from here)."""
 
 
 GLOBAL_ACTIONS = (
@@ -104,8 +105,8 @@ class Intake:
             return await self._global(person, action)
         if step == "closed":
             async with self.store.transaction() as tx:
-                reply = await self.casework.after_close_press(tx, person.pseudonym, person.reach, action)
-                return Result(self._language(person), [reply], replace=True)
+                reply, language = await self.casework.after_close_press(tx, person.pseudonym, person.reach, action)
+                return Result(language or self._language(person), [reply], replace=True)
         async with self.store.transaction() as tx:
             draft = await tx.get_draft(person.pseudonym)
             if draft is None:
@@ -142,8 +143,9 @@ class Intake:
             draft = await tx.get_draft(person.pseudonym)
             if draft is None:
                 case = await tx.case_of(person.pseudonym)
-                language = case.reader_language if case else self._language(person)
-                return Result(language, [Reply(Text("hint.media_no_conversation"))])
+                if case is not None:
+                    return Result(case.reader_language, [self._status(case)])
+                return Result(self._language(person), [Reply(Text("hint.media_no_conversation"))])
             result = Result(draft.language, [Reply(Text("hint.media"))])
             return await self._ask(tx, person, draft, result)
 
@@ -193,7 +195,7 @@ class Intake:
             await tx.set_timer(DRAFT_EXPIRY, subject, now + self.settings.draft_expire_after)
             hours = round(self.settings.draft_expire_after.total_seconds() / 3600)
             reminder = Reply(Text("reminder.text", {"hours": hours}))
-            return [Outbound(reach, reminder, draft.language), Outbound(reach, self.flow.question(draft), draft.language)]
+            return [Outbound(reach, reminder, draft.language), Outbound(reach, self._question(draft), draft.language)]
         if kind == DRAFT_EXPIRY:
             await tx.delete_draft(subject)
             await tx.clear_timers(subject)
@@ -311,11 +313,9 @@ class Intake:
             await tx.delete_draft(person.pseudonym)
             await tx.clear_timers(person.pseudonym)
             await tx.record(_opened_event(draft), now)
+            log.info("case %s opened%s", case.code, " (urgent)" if case.urgent else "")
             result.replies.append(self._waiting(case))
-            result.opened = case
-            if case.urgent:
-                result.outbound += await self.casework.urgent_opened(tx, case)
-            result.outbound += await self.casework.dispatch(tx)
+            result.outbound += await self.casework.opened(tx, case)
             return result
         return await self._ask(tx, person, draft, result)
 
@@ -325,11 +325,11 @@ class Intake:
         draft.reminded = False
         await tx.put_draft(person.pseudonym, draft, person.reach, now)
         await self._arm_reminder(tx, person.pseudonym, now)
-        if draft.state == Step.CONSENT:
-            result.replies.append(self._consent(draft))
-        else:
-            result.replies.append(self.flow.question(draft))
+        result.replies.append(self._question(draft))
         return result
+
+    def _question(self, draft: Draft) -> Reply:
+        return self._consent(draft) if draft.state == Step.CONSENT else self.flow.question(draft)
 
     async def _arm_reminder(self, tx: Tx, pseudonym: str, now: datetime) -> None:
         await tx.clear_timer(DRAFT_EXPIRY, pseudonym)
@@ -372,6 +372,7 @@ class Intake:
         return None
 
     def _language(self, person: Person) -> str:
+        """Bokmål unless configured otherwise: a doctor switches with one press on the welcome."""
         return self.settings.default_language
 
     async def _reader_language(self, person: Person) -> str:

@@ -262,3 +262,27 @@ async def test_safety_no_path_does_not_alert(harness) -> None:
     await harness.feed(doctor.send_command("/start"))
     await walk(harness, doctor, CONSENT, SELF, ADVICE, SAFETY_NO, *PREFERENCES, CONFIRM)
     assert harness.said(kim) == []
+
+
+async def test_nobody_waits_in_silence_past_the_promised_reply_time(harness) -> None:
+    kim = await add_coordinator(harness, 8001)
+    anna = await add_counsellor(harness, 9001, "Anna")
+    await harness.feed(anna.send_command("/away"))
+    kari = harness.user(5121)
+    code = await triage(harness, kari, ADVICE)
+    assert "innen 24 timer" in harness.said(kari)[-1].text
+    await harness.tick(hours=23)
+    assert "venter fortsatt" not in harness.said(kari)[-1].text
+    await harness.tick(hours=1, seconds=1)
+    assert f"Saken din {code} venter fortsatt" in harness.said(kari)[-1].text
+    assert any(code in (s.text or "") and "over 24 timer" in (s.text or "") for s in harness.said(kim))
+
+
+async def test_a_case_taken_in_time_sends_no_waiting_notice(harness) -> None:
+    anna = await add_counsellor(harness, 9001, "Anna")
+    kari = harness.user(5122)
+    await triage(harness, kari, ADVICE)
+    await walk(harness, anna, ACCEPT)
+    before = len(harness.said(kari))
+    await harness.tick(hours=25)
+    assert len(harness.said(kari)) == before
