@@ -78,7 +78,7 @@ async def test_the_command_line_export_matches_what_happened(harness, config, tm
     assert await asyncio.to_thread(kollega, ["stats", "export", "--config", str(config_file), "--out", str(out_csv)]) == 0
     export_json = ["stats", "export", "--config", str(config_file), "--format", "json", "--out", str(out_json)]
     assert await asyncio.to_thread(kollega, export_json) == 0
-    rows = list(csv.DictReader(out_csv.open(encoding="utf-8")))
+    rows = list(csv.DictReader(io.StringIO(out_csv.read_text(encoding="utf-8"))))
     total = next(r for r in rows if (r["measure"], r["dimension"], r["statistic"]) == ("case_opened", "all", "count"))
     assert (total["period"], total["result"], total["suppressed"]) == ("2026-11", "8", "false")
     accepted = next(r for r in rows if (r["measure"], r["dimension"]) == ("case_accepted", "all"))
