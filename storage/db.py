@@ -12,11 +12,23 @@ from sqlalchemy.ext.asyncio import AsyncEngine, async_sessionmaker, create_async
 
 MIGRATIONS = Path(__file__).parent / "migrations"
 
+ONE_AT_A_TIME = 0x4B6F6C6C65676131
+"""PostgreSQL advisory lock key ("Kollega1") every transaction takes first; see create_engine."""
+LOCK_TIMEOUT = "30s"
+"""How long a PostgreSQL transaction waits for that lock (SQLite's busy_timeout is 30 s too)."""
+
 
 def create_engine(url: str, **kwargs: Any) -> AsyncEngine:
-    """An async engine; SQLite files run in WAL mode with foreign keys on."""
+    """An async engine; SQLite files run in WAL mode with foreign keys on.
+
+    On both databases transactions run one at a time, across every process that shares
+    the database: SQLite by ``BEGIN IMMEDIATE``, PostgreSQL by a transaction-scoped
+    advisory lock taken before the first statement (see ``_one_at_a_time``).
+    """
     if url.startswith("sqlite"):
         kwargs.setdefault("connect_args", {"timeout": 30})
+    elif url.startswith("postgresql"):
+        kwargs.setdefault("connect_args", {"server_settings": {"lock_timeout": LOCK_TIMEOUT}})
     engine = create_async_engine(url, **kwargs)
     if engine.dialect.name == "sqlite":
 
@@ -38,6 +50,30 @@ def create_engine(url: str, **kwargs: Any) -> AsyncEngine:
             # race (two Accept presses) queue behind each other instead of one failing
             # with "database is locked" when it upgrades from reading to writing.
             connection.exec_driver_sql("BEGIN IMMEDIATE")
+
+    elif engine.dialect.name == "postgresql":
+
+        @event.listens_for(engine.sync_engine, "begin")
+        def _one_at_a_time(connection: Any) -> None:
+            # Why one lock for every transaction rather than row locks in the routing queries:
+            # the flows were written for SQLite, where BEGIN IMMEDIATE makes every transaction
+            # see the committed result of the one before it. Routing relies on that: dispatch
+            # reads the queue and every counsellor's load, then creates offers, and two
+            # processes doing so at once would offer one case twice or exceed a capacity.
+            # Locks taken inside dispatch come too late, whether row locks (FOR UPDATE SKIP
+            # LOCKED on the queue keeps a case from being offered twice but not a capacity
+            # from being exceeded; FOR UPDATE on the counsellors would) or an advisory lock:
+            # its callers (close, decline, a missed deadline, /available) have already updated
+            # case and counsellor rows by then, so two of them would each wait for rows the
+            # other holds, and PostgreSQL would abort one as a deadlock. Taken as the first
+            # statement, before any row is touched, one lock cannot deadlock; it is released
+            # at COMMIT or ROLLBACK, and under READ COMMITTED the next holder's statements see
+            # everything the previous one committed. It also serialises `kollega run` processes that
+            # apply migrations at the same start-up. Transactions here are milliseconds long
+            # and never wait on Telegram, so this costs what SQLite's writer lock costs and
+            # keeps both databases with the same guarantees. Advisory locks are per database,
+            # so other databases on the same server are not affected.
+            connection.exec_driver_sql(f"SELECT pg_advisory_xact_lock({ONE_AT_A_TIME})")
 
     return engine
 

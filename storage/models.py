@@ -153,12 +153,17 @@ class RelayRow(Base):
 
 
 class ProcessedUpdateRow(Base):
-    """Update ids already handled, so a redelivered update is processed once."""
+    """Update ids claimed or handled, so a redelivered update is handled once.
+
+    ``done`` turns true only after the handlers ran: an update claimed by a process
+    that died before finishing it is taken up again when Telegram redelivers it.
+    """
 
     __tablename__ = "processed_updates"
 
     update_id: Mapped[int] = mapped_column(BigInteger, primary_key=True, autoincrement=False)
     at: Mapped[datetime] = mapped_column(index=True)
+    done: Mapped[bool] = mapped_column(default=False)
 
 
 class EventRow(Base):

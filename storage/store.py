@@ -5,7 +5,7 @@ from __future__ import annotations
 import secrets
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Any
 
 from sqlalchemy import delete, func, select, update
@@ -31,6 +31,10 @@ from storage.sealing import Keyring
 
 CODE_ALPHABET = "ABCDEFGHJKLMNPQRSTUVWXYZ23456789"  # no 0/O, 1/I: read aloud safely
 OPEN_STATUSES = ("queued", "offered", "active")
+CLAIM_EXPIRY = timedelta(seconds=60)
+"""A claimed update not finished after this long belonged to a process that died."""
+INTEGER_MAX = 2**31 - 1
+"""The largest value an ``Integer`` column holds on every database (PostgreSQL's ``integer``)."""
 
 
 def new_case_code() -> str:
@@ -88,6 +92,7 @@ def case_view(row: CaseRow, alias: str | None = None) -> CaseView:
         followup=row.followup,
         silent_prompted=row.silent_prompted,
         escalated=row.escalated_at is not None,
+        pseudonym=row.pseudonym,
     )
 
 
@@ -97,15 +102,20 @@ class SqlTx:
     def __init__(self, session: AsyncSession, keyring: Keyring) -> None:
         self.session = session
         self.keyring = keyring
+        self._drafts: dict[str, DraftRow] = {}
+        """Draft rows read in this transaction: the session holds them only weakly."""
         self.locking = session.bind.dialect.name == "postgresql" if session.bind else False
 
     # --- drafts -------------------------------------------------------------
     async def get_draft(self, pseudonym: str) -> Draft | None:
         row = await self.session.get(DraftRow, pseudonym)
-        return Draft.from_dict(row.answers) if row else None
+        if row is None:
+            return None
+        self._drafts[pseudonym] = row
+        return Draft.from_dict(row.answers)
 
     async def put_draft(self, pseudonym: str, draft: Draft, reach: int | None, now: datetime) -> None:
-        row = await self.session.get(DraftRow, pseudonym)
+        row = self._drafts.get(pseudonym) or await self.session.get(DraftRow, pseudonym)
         if row is None:
             row = DraftRow(pseudonym=pseudonym, answers={}, updated_at=now)
             self.session.add(row)
@@ -115,6 +125,7 @@ class SqlTx:
             row.sealed_reach = self.keyring.seal(reach, pseudonym)
 
     async def delete_draft(self, pseudonym: str) -> None:
+        self._drafts.pop(pseudonym, None)
         await self.session.execute(delete(DraftRow).where(DraftRow.pseudonym == pseudonym))
 
     async def reach_of_draft(self, pseudonym: str) -> int | None:
@@ -196,8 +207,9 @@ class SqlTx:
         await self.session.execute(delete(TimerRow).where(TimerRow.subject == code))
 
     async def forget(self, pseudonym: str) -> None:
-        """Remove everything linkable to this pseudonym, at once."""
+        """Remove everything linkable to this pseudonym, at once (a booked follow-up too)."""
         codes = (await self.session.scalars(select(CaseRow.code).where(CaseRow.pseudonym == pseudonym))).all()
+        self._drafts.pop(pseudonym, None)
         await self.session.execute(delete(DraftRow).where(DraftRow.pseudonym == pseudonym))
         await self.session.execute(delete(TimerRow).where(TimerRow.subject.in_([pseudonym, *codes])))
         await self.session.execute(delete(CaseRow).where(CaseRow.pseudonym == pseudonym))
@@ -209,12 +221,12 @@ class SqlTx:
 
     # --- timers -----------------------------------------------------------------
     async def set_timer(self, kind: str, subject: str, due_at: datetime) -> None:
-        found = await self.session.scalar(select(TimerRow).where(TimerRow.kind == kind, TimerRow.subject == subject))
-        if found is None:
+        moved = await self.session.execute(
+            update(TimerRow).where(TimerRow.kind == kind, TimerRow.subject == subject).values(due_at=due_at)
+        )
+        if not moved.rowcount:  # type: ignore[attr-defined]
             self.session.add(TimerRow(kind=kind, subject=subject, due_at=due_at))
-        else:
-            found.due_at = due_at
-        await self.session.flush()
+            await self.session.flush()
 
     async def clear_timer(self, kind: str, subject: str) -> None:
         await self.session.execute(delete(TimerRow).where(TimerRow.kind == kind, TimerRow.subject == subject))
@@ -224,6 +236,8 @@ class SqlTx:
 
     async def next_due(self, now: datetime) -> Due | None:
         query = select(TimerRow).where(TimerRow.due_at <= now).order_by(TimerRow.due_at, TimerRow.id).limit(1)
+        # Transactions already run one at a time (storage.db); SKIP LOCKED keeps two timer
+        # workers from taking the same row even on a connection made without that lock.
         if self.locking:
             query = query.with_for_update(skip_locked=True)
         row = await self.session.scalar(query)
@@ -279,6 +293,12 @@ class SqlTx:
         await self.session.execute(update(CounsellorRow).where(CounsellorRow.id == counsellor_id).values(focus_case=code))
 
     # --- routing ----------------------------------------------------------------
+    # No row locks here, on purpose. Casework.dispatch reads the queue (queued_cases) and every
+    # counsellor's load (counsellors/_open_load), then writes offers (create_offer); with two
+    # processes, the queue and the loads must not change between that read and the commit, or a
+    # case is offered twice and a capacity exceeded. Both databases guarantee it for the whole
+    # transaction: SQLite by BEGIN IMMEDIATE, PostgreSQL by the advisory lock every transaction
+    # takes first (storage.db.create_engine, which says why row locks taken here would deadlock).
     async def queued_cases(self) -> list[CaseView]:
         rows = (await self.session.scalars(select(CaseRow).where(CaseRow.status == "queued"))).all()
         return [case_view(row) for row in rows]
@@ -300,6 +320,10 @@ class SqlTx:
         return offer_view(row)
 
     async def offer(self, offer_id: int) -> OfferView | None:
+        # offers.id is an INTEGER column: 64-bit in SQLite but 32-bit in PostgreSQL, where a
+        # forged id from a button past 2**31 makes the driver raise instead of finding nothing.
+        if not 0 < offer_id <= INTEGER_MAX:
+            return None
         row = await self.session.get(OfferRow, offer_id)
         return offer_view(row) if row else None
 
@@ -368,10 +392,13 @@ class SqlTx:
         )
         return bool(result.rowcount)  # type: ignore[attr-defined]
 
-    async def keep_for_followup(self, code: str, reach: int) -> None:
-        # Sealed under the case code: the doctor's pseudonym is already gone from the row.
+    async def keep_for_followup(self, code: str, reach: int, pseudonym: str) -> None:
+        # Sealed under the case code, and linked to the pseudonym again until the check-in,
+        # so that /forget finds and removes it like everything else.
         sealed = self.keyring.seal(reach, code)
-        await self.session.execute(update(CaseRow).where(CaseRow.code == code).values(followup=True, sealed_reach=sealed))
+        await self.session.execute(
+            update(CaseRow).where(CaseRow.code == code).values(followup=True, sealed_reach=sealed, pseudonym=pseudonym)
+        )
 
     async def followup_reach(self, code: str) -> int | None:
         row = await self.session.get(CaseRow, code)
@@ -380,7 +407,8 @@ class SqlTx:
         return self.keyring.unseal(row.sealed_reach, code)
 
     async def drop_followup(self, code: str) -> None:
-        await self.session.execute(update(CaseRow).where(CaseRow.code == code).values(followup=False, sealed_reach=None))
+        values = {"followup": False, "sealed_reach": None, "pseudonym": None}
+        await self.session.execute(update(CaseRow).where(CaseRow.code == code).values(**values))
 
     # --- joining ------------------------------------------------------------------
     async def redeem_invite(self, code_hash: str, now: datetime) -> str | None:
@@ -435,14 +463,29 @@ class SqlStore:
         self.sessions = sessions
         self.keyring = keyring
 
-    async def first_delivery(self, update_id: int, now: datetime) -> bool:
-        """True the first time an update id is seen: a redelivered update is handled once."""
+    async def claim_update(self, update_id: int, now: datetime) -> bool:
+        """True when this process should handle the update: first delivery, or a redelivery of
+        one whose earlier claim never finished (its process died) and is older than CLAIM_EXPIRY."""
         try:
             async with self.sessions.begin() as session:
-                session.add(ProcessedUpdateRow(update_id=update_id, at=now))
+                session.add(ProcessedUpdateRow(update_id=update_id, at=now, done=False))
+            return True
         except IntegrityError:
-            return False
-        return True
+            pass
+        async with self.sessions.begin() as session:
+            stale = (
+                (ProcessedUpdateRow.update_id == update_id)
+                & ProcessedUpdateRow.done.is_(False)
+                & (ProcessedUpdateRow.at < now - CLAIM_EXPIRY)
+            )
+            retaken = await session.execute(update(ProcessedUpdateRow).where(stale).values(at=now))
+            return bool(retaken.rowcount)  # type: ignore[attr-defined]
+
+    async def finish_update(self, update_id: int) -> None:
+        """The update's handlers have run: a later redelivery is skipped."""
+        async with self.sessions.begin() as session:
+            done = update(ProcessedUpdateRow).where(ProcessedUpdateRow.update_id == update_id).values(done=True)
+            await session.execute(done)
 
     @asynccontextmanager
     async def transaction(self) -> AsyncIterator[SqlTx]:

@@ -83,6 +83,7 @@ def upgrade() -> None:
     op.create_table('processed_updates',
     sa.Column('update_id', sa.BigInteger(), autoincrement=False, nullable=False),
     sa.Column('at', sa.DateTime(), nullable=False),
+    sa.Column('done', sa.Boolean(), nullable=False),
     sa.PrimaryKeyConstraint('update_id', name=op.f('pk_processed_updates'))
     )
     with op.batch_alter_table('processed_updates', schema=None) as batch_op:
