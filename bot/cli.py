@@ -135,26 +135,12 @@ def setup_logging() -> None:
 
 
 def run_bot(config: Config, args: argparse.Namespace) -> int:
-    from telegram import Update
-
     from bot.app import build_application
+    from bot.serve import serve
 
     setup_logging()
-    log = logging.getLogger("kollega")
-    application = build_application(config)
-    if config.webhook_url:
-        log.info("starting in webhook mode on %s:%d", config.webhook_listen, config.webhook_port)
-        application.run_webhook(
-            listen=config.webhook_listen,
-            port=config.webhook_port,
-            url_path="telegram",
-            webhook_url=config.webhook_url,
-            secret_token=config.webhook_secret,
-            allowed_updates=Update.ALL_TYPES,
-        )
-    else:
-        log.info("starting with long polling")
-        application.run_polling(allowed_updates=Update.ALL_TYPES)
+    logging.getLogger("kollega").info("starting %s", "in webhook mode" if config.webhook_url else "with long polling")
+    asyncio.run(serve(build_application(config), config))
     return 0
 
 

@@ -43,11 +43,16 @@ class Config:
     retention_months: int = 24
 
 
+SECRET_KEYS = {"telegram.token", "telegram.webhook_secret", "secrets.secret_key"}
+
+
 def _get(table: dict[str, Any], key: str, kind: type | tuple[type, ...], default: Any, path: str) -> Any:
     value = table.get(key, default)
     if not isinstance(value, kind) or (isinstance(value, bool) and kind in (int, float, (int, float))):
         expected = kind.__name__ if isinstance(kind, type) else " or ".join(k.__name__ for k in kind)
-        raise ConfigError(path, f"must be a {expected}, got {type(value).__name__} {value!r}")
+        # A secret's value is never repeated: error messages end up in terminals and logs.
+        shown = "" if path in SECRET_KEYS or "url" in path else f" {value!r}"
+        raise ConfigError(path, f"must be a {expected}, got {type(value).__name__}{shown}")
     return value
 
 
@@ -111,6 +116,8 @@ def parse(data: dict[str, Any], env: dict[str, str] | None = None, require_token
     counties = tuple(County(county_code(n), n) for n in names)
     if len({c.code for c in counties}) != len(counties):
         raise ConfigError("service.counties", "has duplicate names")
+    if any(not c.code or len(c.code) > 32 for c in counties):
+        raise ConfigError("service.counties", "every name needs letters or digits, and at most 32 of them")
 
     emergency = data.get("emergency", None)
     numbers = FlowSettings().emergency

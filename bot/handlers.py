@@ -210,8 +210,10 @@ async def _from_counsellor(update: Update, context: KollegaContext, counsellor: 
     if isinstance(target, list):
         if not target:
             return False  # no open case: whatever they wrote is for the triage (or a hint)
+        route = services.casework.route_action
         buttons = tuple(
-            (Button(Text("counsellor.send_to", {"code": c.code}), f"send:{c.code}:{message.message_id}"),) for c in target
+            (Button(Text("counsellor.send_to", {"code": c.code}), route(counsellor, c.code, message.message_id)),)
+            for c in target
         )
         await show(update, context, Result(counsellor.language, [Reply(Text("counsellor.which_case"), buttons, step="route")]))
         return True
@@ -222,16 +224,19 @@ async def _from_counsellor(update: Update, context: KollegaContext, counsellor: 
 
 async def _route_chosen(update: Update, context: KollegaContext, counsellor: CounsellorView, action: str) -> None:
     """The counsellor picked which case a message was for: copy it from their chat now."""
-    verb, _, rest = action.partition(":")
-    code, _, raw_id = rest.partition(":")
     services = context.services
+    routed = services.casework.routed(counsellor, action)
+    if routed is None:
+        await show(update, context, Result(counsellor.language, [Reply(Text("stale.unknown_button"))]))
+        return
+    code, message_id = routed
     async with services.store.transaction() as tx:
         target = await services.casework.counsellor_target(tx, counsellor, None, code)
-    if verb != "send" or not raw_id.isdigit() or isinstance(target, list):
+    if isinstance(target, list):
         await show(update, context, Result(counsellor.language, [Reply(Text("counsellor.no_such_case", {"code": code}))]))
         return
     header = render(Text("relay.from_counsellor", {"alias": counsellor.alias}), target.language)
-    arrived = await copy_by_id(context.bot, counsellor.telegram_id, int(raw_id), target.reach, header)
+    arrived = await copy_by_id(context.bot, counsellor.telegram_id, message_id, target.reach, header)
     await _counsellor_relay(update, context, counsellor, target, arrived)
 
 

@@ -13,6 +13,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from bot.config import Config
 from flows.domain import Language, Pathway
+from flows.roster import MAX_ALIAS
 from flows.settings import county_code
 from storage import roster
 from storage.db import create_engine, sessionmaker, upgrade
@@ -102,8 +103,8 @@ def _choices(raw: str, allowed: type[Pathway] | type[Language], option: str) -> 
 @_guarded
 def run_counsellor_add(config: Config, args: argparse.Namespace) -> int:
     alias = " ".join(args.alias.split())
-    if not alias:
-        raise _Usage("--alias: must not be empty")
+    if not alias or len(alias) > MAX_ALIAS:
+        raise _Usage(f"--alias: must be 1 to {MAX_ALIAS} characters")
     if args.capacity < 1:
         raise _Usage(f"--capacity: must be at least 1, got {args.capacity}")
     county = _county(config, args.county, "--county")

@@ -77,6 +77,8 @@ def eligible(counsellor: CounsellorView, case: CaseView, now: datetime, declined
     """Whether this counsellor may be offered this case now."""
     if counsellor.id in declined or not is_available(counsellor, now):
         return False
+    if case.pseudonym is not None and case.pseudonym == counsellor.pseudonym:
+        return False  # a counsellor seeking help is never offered their own request
     if counsellor.open_cases >= counsellor.capacity:
         return False
     if case.language not in counsellor.languages or case.pathway not in counsellor.pathways:
@@ -99,6 +101,16 @@ def queue_order(cases: Sequence[CaseView]) -> list[CaseView]:
     return sorted(cases, key=lambda c: (not c.urgent, c.opened_at, c.code))
 
 
+def parse_id(raw: str) -> int | None:
+    """A row id from callback data: ASCII digits that fit a 64-bit integer, else None.
+
+    ``str.isdigit`` alone accepts "²" and "٣", and an id past 2**63 overflows the database.
+    """
+    if not raw.isascii() or not raw.isdigit() or len(raw) > 18:
+        return None
+    return int(raw)
+
+
 def seconds_between(start: datetime | None, end: datetime) -> int | None:
     return None if start is None else max(0, int((end - start).total_seconds()))
 
@@ -117,10 +129,13 @@ class Casework:
         counsellors = {c.id: c for c in await tx.counsellors()}
         out: list[Outbound] = []
         for case in queue_order(await tx.queued_cases()):
-            declined = await tx.declined_by(case.code)
-            pick = choose(list(counsellors.values()), case, now, declined)
+            # Who could take it at all comes first and costs no query: when everyone is busy,
+            # a long queue is walked without touching the database for each case.
+            free = [c for c in counsellors.values() if eligible(c, case, now, set())]
+            declined = await tx.declined_by(case.code) if free else set()
+            pick = choose(free, case, now, declined)
             if pick is None:
-                if await tx.mark_escalated(case.code, now):
+                if not case.escalated and await tx.mark_escalated(case.code, now):
                     log.info("case %s escalated: no counsellor can take it now", case.code)
                     await tx.record(Event(EventKind.CASE_ESCALATED, pathway=case.pathway, urgent=case.urgent), now)
                     out += await self._alert(tx, Text("coordinator.no_one", {"code": case.code, "pathway": _pathway(case)}))
@@ -167,7 +182,8 @@ class Casework:
         """
         verb, _, raw_id = action.partition(":")
         counsellor = await tx.counsellor_by_telegram(telegram_id)
-        offer = await tx.offer(int(raw_id)) if raw_id.isdigit() else None
+        offer_id = parse_id(raw_id)
+        offer = await tx.offer(offer_id) if offer_id is not None else None
         if counsellor is None or offer is None or offer.counsellor_id != counsellor.id or verb not in ("accept", "decline"):
             return [NOT_YOURS], []
         now = self.clock()
@@ -387,6 +403,23 @@ class Casework:
         """Binds a closed-case button to the doctor it was sent to."""
         return self.signer(f"{pseudonym}:{code}")[:12]
 
+    def route_action(self, counsellor: CounsellorView, code: str, message_id: int) -> str:
+        """The "send to this case" button for one message: signed, so a forged press copies nothing."""
+        tag = self.signer(f"route:{counsellor.pseudonym}:{code}:{message_id}")[:12]
+        return f"send:{code}:{message_id}:{tag}"
+
+    def routed(self, counsellor: CounsellorView, action: str) -> tuple[str, int] | None:
+        """(case code, message id) from a "send to this case" press, if it is genuine."""
+        verb, _, rest = action.partition(":")
+        code, _, rest = rest.partition(":")
+        raw_id, _, tag = rest.partition(":")
+        message_id = parse_id(raw_id)
+        if verb != "send" or message_id is None or not tag:
+            return None
+        if not hmac.compare_digest(self.route_action(counsellor, code, message_id), action):
+            return None
+        return code, message_id
+
     async def after_close_press(self, tx: Tx, pseudonym: str, reach: int, action: str) -> tuple[Reply, str | None]:
         """Feedback or follow-up answers: (the reply, the doctor's reading language if known).
 
@@ -409,7 +442,7 @@ class Casework:
             await tx.record(Event(EventKind.FEEDBACK, pathway=case.pathway, score=int(parts[1])), now)
             return Reply(Text("feedback.thanks")), case.reader_language
         if verb == "followup":
-            await tx.keep_for_followup(code, reach)
+            await tx.keep_for_followup(code, reach, pseudonym)
             await tx.set_timer(FOLLOWUP, code, now + self.timing.followup)
             weeks = round(self.timing.followup.days / 7)
             return Reply(Text("followup.booked", {"weeks": weeks})), case.reader_language

@@ -17,7 +17,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import datetime
 
-from flows.casework import Casework, Target
+from flows.casework import Casework, Target, parse_id
 from flows.catalogue import LANGUAGES, render
 from flows.domain import Barrier, Support, mask
 from flows.events import Event, EventKind
@@ -194,8 +194,11 @@ class Intake:
             await tx.put_draft(subject, draft, reach, now)
             await tx.set_timer(DRAFT_EXPIRY, subject, now + self.settings.draft_expire_after)
             hours = round(self.settings.draft_expire_after.total_seconds() / 3600)
-            reminder = Reply(Text("reminder.text", {"hours": hours}))
-            return [Outbound(reach, reminder, draft.language), Outbound(reach, self._question(draft), draft.language)]
+            question = self._question(draft)
+            # One message, not two: the reminder above the question it is about.
+            reminder = Text("reminder.text", {"hours": hours})
+            text = Text("reminder.with_question", {"reminder": reminder, "question": question.text})
+            return [Outbound(reach, Reply(text, question.buttons, step=question.step), draft.language)]
         if kind == DRAFT_EXPIRY:
             await tx.delete_draft(subject)
             await tx.clear_timers(subject)
@@ -267,7 +270,8 @@ class Intake:
         elif case is not None and case.status == "active":
             buttons = ((Button(Text("case.end_yes"), "end_case"), Button(Text("case.end_no"), "keep_case")),)
             alias = case.counsellor_alias or ""
-            result.replies.append(Reply(Text("case.end_confirm", {"alias": alias}), buttons, step="case"))
+            # Its own step name: "case" buttons belong to counsellors (bot.handlers.STAFF_STEPS).
+            result.replies.append(Reply(Text("case.end_confirm", {"alias": alias}), buttons, step="end"))
         elif case is not None:
             result.outbound += await self.casework.withdrawn(tx, case)
             await tx.withdraw_case(case.code, now)
@@ -322,18 +326,17 @@ class Intake:
     async def _ask(self, tx: Tx, person: Person, draft: Draft, result: Result) -> Result:
         """Save the draft, re-arm its reminder and ask the current question."""
         now = self.clock()
-        draft.reminded = False
+        if draft.reminded:
+            # The reminder went out and armed the expiry; an answer calls that off.
+            await tx.clear_timer(DRAFT_EXPIRY, person.pseudonym)
+            draft.reminded = False
         await tx.put_draft(person.pseudonym, draft, person.reach, now)
-        await self._arm_reminder(tx, person.pseudonym, now)
+        await tx.set_timer(DRAFT_REMINDER, person.pseudonym, now + self.settings.draft_reminder_after)
         result.replies.append(self._question(draft))
         return result
 
     def _question(self, draft: Draft) -> Reply:
         return self._consent(draft) if draft.state == Step.CONSENT else self.flow.question(draft)
-
-    async def _arm_reminder(self, tx: Tx, pseudonym: str, now: datetime) -> None:
-        await tx.clear_timer(DRAFT_EXPIRY, pseudonym)
-        await tx.set_timer(DRAFT_REMINDER, pseudonym, now + self.settings.draft_reminder_after)
 
     def _consent(self, draft: Draft) -> Reply:
         question = self.flow.question(draft)
@@ -364,8 +367,9 @@ class Intake:
         """The action a typed answer stands for: a button's label or its number."""
         typed = _fold(text)
         options = self.flow.options(draft)
-        if typed.isdigit() and 1 <= int(typed) <= len(options):
-            return options[int(typed) - 1].action
+        number = parse_id(typed)  # ASCII digits only: "²" and "٣" are digits to str.isdigit
+        if number is not None and 1 <= number <= len(options):
+            return options[number - 1].action
         for option in options:
             if any(_fold(render(option.label, lang)) == typed for lang in LANGUAGES):
                 return option.action

@@ -39,6 +39,8 @@ class CaseView:
     followup: bool = False
     silent_prompted: bool = False
     escalated: bool = False
+    pseudonym: str | None = None
+    """The doctor's pseudonym while the case can be linked to them (never shown to anyone)."""
 
 
 @dataclass(frozen=True)
@@ -149,7 +151,9 @@ class Tx(Protocol):
     async def take_feedback(self, code: str) -> bool:
         """True the first time feedback is given for a closed case."""
         ...
-    async def keep_for_followup(self, code: str, reach: int) -> None: ...
+    async def keep_for_followup(self, code: str, reach: int, pseudonym: str) -> None:
+        """Keep the chat sealed until the follow-up; linked to the doctor again so /forget finds it."""
+        ...
     async def followup_reach(self, code: str) -> int | None: ...
     async def drop_followup(self, code: str) -> None: ...
 

@@ -113,3 +113,11 @@ async def test_the_same_update_delivered_twice_is_handled_once(harness) -> None:
     async with harness.services.store.transaction() as tx:
         draft = await tx.get_draft(harness.services.keyring.pseudonym(doctor.id))
     assert draft is not None and draft.state == "who"
+
+
+async def test_digits_from_other_scripts_are_not_taken_as_a_button_number(harness) -> None:
+    doctor = await _at_support_step(harness, 6012)
+    for typed in ("²", "٣", "1" * 40):
+        await harness.feed(doctor.send_text(typed))
+        hint, question = harness.said(doctor)[-2:]
+        assert "lagrer ikke det du skriver" in hint.text and "Hva slags støtte" in question.text

@@ -18,10 +18,10 @@ async def test_silent_doctor_is_reminded_once_then_the_draft_expires(harness) ->
     await walk(harness, doctor, CONSENT, SELF, ADVICE)
     seen = len(harness.said(doctor))
     assert await harness.tick(hours=23) == 0
-    assert await harness.tick(hours=1, seconds=1) == 2
-    reminder, question = harness.said(doctor)[seen:]
+    assert await harness.tick(hours=1, seconds=1) == 1
+    [reminder] = harness.said(doctor)[seen:]
     assert "påbegynt spørsmål" in reminder.text and "48 timer" in reminder.text
-    assert "tanker om å skade deg selv" in question.text
+    assert "tanker om å skade deg selv" in reminder.text and reminder.buttons[:2] == ["Ja", "Nei"]
     assert await harness.tick(hours=24) == 0  # only one reminder
     assert await harness.tick(hours=24, seconds=1) == 1
     assert "nå slettet" in harness.said(doctor)[-1].text
@@ -38,7 +38,7 @@ async def test_answering_after_the_reminder_keeps_the_draft(harness) -> None:
     await harness.tick(hours=25)
     await walk(harness, doctor, SELF)
     assert await harness.tick(hours=23) == 0
-    assert await harness.tick(hours=2) == 2  # a fresh reminder, 24 h after the last answer
+    assert await harness.tick(hours=2) == 1  # a fresh reminder, 24 h after the last answer
     assert await harness.tick(hours=47) == 0  # the old expiry is gone; the new one is 48 h away
     assert await harness.tick(hours=2) == 1
 
@@ -67,5 +67,5 @@ async def test_restart_keeps_the_step_and_the_timers(config: Any, clock: Any) ->
     await run(lambda: doctor.press(ADVICE))
     assert "tanker om å skade deg selv" in telegram.last_to(doctor.chat_id).text
     clock.advance(hours=25)
-    assert await run() == 2  # the reminder armed before the restart still fires
-    assert "påbegynt spørsmål" in telegram.messages_to(doctor.chat_id)[-2].text
+    assert await run() == 1  # the reminder armed before the restart still fires
+    assert "påbegynt spørsmål" in telegram.messages_to(doctor.chat_id)[-1].text

@@ -455,3 +455,16 @@ def test_a_sqlite_file_in_a_missing_folder_is_one_config_line(tmp_path) -> None:
     assert done.returncode == 2
     assert done.stderr.strip().startswith("kollega: config error: database.url: the folder")
     assert len(done.stderr.strip().splitlines()) == 1
+
+
+def test_an_alias_too_long_for_the_roster_is_one_line_and_exit_2(tmp_path, capsys) -> None:
+    from bot.cli import main
+
+    config = tmp_path / "config.toml"
+    config.write_text(
+        f'[secrets]\nsecret_key = "0123456789abcdefghij"\n[database]\nurl = "sqlite+aiosqlite:///{tmp_path}/k.db"\n',
+        encoding="utf-8",
+    )
+    code = main(["counsellor", "add", "--config", str(config), "--telegram-id", "1", "--alias", "A" * 65, "--county", "Oslo"])
+    assert code == 2
+    assert capsys.readouterr().err.strip() == "kollega: --alias: must be 1 to 40 characters"

@@ -14,11 +14,9 @@ import shutil
 import time
 import urllib.error
 import urllib.request
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
-
-import pytest
 
 from tests.privacy import findings, secrets_of
 from tests.process import BotProcess, Conversation, free_port, wait_for_port, write_config
@@ -50,35 +48,6 @@ KARI_TYPED = [
     "Noen netter tenker jeg at jeg vil dø",  # crisis words: acted on, never kept
 ]
 OLE_TYPED = ["Tilsynssaken fra Statsforvalteren i Bodø holder meg våken"]
-
-
-@pytest.fixture
-def standin() -> Iterator[BotApiStandin]:
-    server = BotApiStandin().start()
-    try:
-        yield server
-    finally:
-        server.stop()
-
-
-@pytest.fixture
-def bots() -> Iterator[Callable[..., BotProcess]]:
-    """Make BotProcesses; every one is stopped (bounded, SIGKILL as last resort) at teardown."""
-    made: list[BotProcess] = []
-
-    def make(config: Path, **kwargs: Any) -> BotProcess:
-        bot = BotProcess(config, **kwargs)
-        made.append(bot)
-        return bot
-
-    yield make
-    errors = []
-    for bot in made:
-        try:
-            bot.stop()
-        except Exception as error:  # stop the others anyway
-            errors.append(error)
-    assert not errors, errors
 
 
 def config_for(tmp_path: Path, standin: BotApiStandin, **telegram: Any) -> Path:
