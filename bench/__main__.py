@@ -5,7 +5,7 @@ from __future__ import annotations
 import importlib
 import sys
 
-BENCHMARKS = ("bench.export_bench",)
+BENCHMARKS = ("bench.export_bench", "bench.throughput", "bench.latency", "bench.memory", "bench.burst")
 
 
 def main() -> int:
