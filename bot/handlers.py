@@ -6,6 +6,7 @@ from __future__ import annotations
 from telegram import CallbackQuery, Message, Update
 from telegram.error import BadRequest
 
+from bot import coordinator
 from bot.context import KollegaContext, Services
 from bot.delivery import send, send_outbound, with_retries
 from bot.relay import copy, copy_by_id
@@ -99,9 +100,8 @@ async def on_command(update: Update, context: KollegaContext) -> None:
         await show(update, context, await services.roster.command(counsellor, name, argument))
         return
     if name in COORDINATOR_COMMANDS:
-        from bot import coordinator
-
-        if not await services.roster.is_coordinator(me.reach):
+        user = update.effective_user
+        if user is None or not await services.roster.is_coordinator(user.id):
             await show(update, context, _refusal("coordinator.not_for_you", services))
             return
         await coordinator.command(update, context, name, argument)
@@ -167,7 +167,7 @@ async def on_edit(update: Update, context: KollegaContext) -> None:
         language = counsellor.language if counsellor else services.config.flow.default_language
         await show(update, context, Result(language, [Reply(Text("relay.edit_not_sent"))]))
         return
-    await show(update, context, await services.intake.unsupported(me))
+    await show(update, context, await services.intake.unsupported(me, hint="hint.edited"))
 
 
 # --- relaying ----------------------------------------------------------------------

@@ -137,8 +137,8 @@ class Intake:
             result = Result(draft.language, [Reply(Text("hint.use_buttons"))])
             return await self._ask(tx, person, draft, result)
 
-    async def unsupported(self, person: Person) -> Result:
-        """A sticker, photo, voice note or other media mid-triage."""
+    async def unsupported(self, person: Person, hint: str = "hint.media") -> Result:
+        """A sticker, photo, voice note or other media mid-triage (or an edited message: ``hint.edited``)."""
         async with self.store.transaction() as tx:
             draft = await tx.get_draft(person.pseudonym)
             if draft is None:
@@ -146,7 +146,7 @@ class Intake:
                 if case is not None:
                     return Result(case.reader_language, [self._status(case)])
                 return Result(self._language(person), [Reply(Text("hint.media_no_conversation"))])
-            result = Result(draft.language, [Reply(Text("hint.media"))])
+            result = Result(draft.language, [Reply(Text(hint))])
             return await self._ask(tx, person, draft, result)
 
     async def command(self, person: Person, name: str) -> Result:

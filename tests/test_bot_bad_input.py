@@ -30,7 +30,8 @@ async def test_an_edited_message_is_not_taken_as_an_answer(harness) -> None:
     await harness.feed(sent)
     await harness.feed(doctor.edit_text(sent["message"]["message_id"], "selvmord"))
     hint, question = harness.said(doctor)[-2:]
-    assert "Hva slags støtte" in question.text and "113" not in hint.text
+    assert "leser ikke endrede meldinger" in hint.text and "113" not in hint.text
+    assert "Hva slags støtte" in question.text
 
 
 async def test_very_long_text_is_fine(harness) -> None:
