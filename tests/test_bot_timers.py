@@ -69,3 +69,21 @@ async def test_restart_keeps_the_step_and_the_timers(config: Any, clock: Any) ->
     clock.advance(hours=25)
     assert await run() == 1  # the reminder armed before the restart still fires
     assert "påbegynt spørsmål" in telegram.messages_to(doctor.chat_id)[-1].text
+
+
+async def test_the_running_bots_daily_purge_removes_what_retention_allows(harness, caplog) -> None:
+    import logging
+    from datetime import datetime
+
+    from bot.app import purge_now
+    from storage.models import EventRow
+
+    async with harness.services.store.transaction() as tx:
+        tx.session.add(EventRow(kind="case_opened", hour=datetime(2020, 1, 1, 10)))  # far past 24 months
+        tx.session.add(EventRow(kind="case_opened", hour=harness.clock.now.replace(minute=0, second=0, microsecond=0)))
+    caplog.set_level(logging.INFO, logger="bot.app")
+    await purge_now(harness.services)
+    async with harness.services.store.transaction() as tx:
+        hours = (await tx.session.scalars(select(EventRow.hour))).all()
+    assert [h.year for h in hours] == [2026]
+    assert "purge: 1 events" in caplog.text
