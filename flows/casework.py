@@ -24,7 +24,7 @@ from __future__ import annotations
 import hmac
 import logging
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, field, replace
 from datetime import datetime, timedelta
 
 from flows.cards import card
@@ -44,7 +44,6 @@ CASE_WAITING = "case_waiting"
 
 Clock = Callable[[], datetime]
 Signer = Callable[[str], str]
-NOT_YOURS = Reply(Text("offer.not_yours"))
 
 
 @dataclass(frozen=True)
@@ -53,6 +52,16 @@ class Timing:
     urgent_offer: timedelta = timedelta(minutes=15)
     silent_case: timedelta = timedelta(hours=72)
     followup: timedelta = timedelta(weeks=4)
+
+
+@dataclass(frozen=True)
+class OfferAnswer:
+    """What pressing Accept or Decline does: replies to the presser, messages to others."""
+
+    replies: list[Reply]
+    outbound: list[Outbound] = field(default_factory=list)
+    replaces_card: bool = True
+    """The first reply takes the place of the offer card (not so for a button that was not theirs)."""
 
 
 @dataclass(frozen=True)
@@ -174,35 +183,35 @@ class Casework:
             language=case.language,
         )
 
-    async def answer_offer(self, tx: Tx, telegram_id: int, action: str) -> tuple[list[Reply], list[Outbound]]:
-        """Accept or Decline on an offer card: (replies to the presser, messages to others).
+    async def answer_offer(self, tx: Tx, telegram_id: int, action: str) -> OfferAnswer:
+        """Accept or Decline on an offer card.
 
-        The offer must be this person's: a forged or forwarded button does nothing
-        (and its refusal is the only reply with no buttons to replace: see NOT_YOURS).
+        The offer must be this person's: a forged or forwarded button does nothing, and
+        its refusal does not replace the card it was pressed on.
         """
         verb, _, raw_id = action.partition(":")
         counsellor = await tx.counsellor_by_telegram(telegram_id)
         offer_id = parse_id(raw_id)
         offer = await tx.offer(offer_id) if offer_id is not None else None
         if counsellor is None or offer is None or offer.counsellor_id != counsellor.id or verb not in ("accept", "decline"):
-            return [NOT_YOURS], []
+            return OfferAnswer([Reply(Text("offer.not_yours"))], replaces_card=False)
         now = self.clock()
         case = await tx.case(offer.case_code)
         if case is None:
-            return [Reply(Text("offer.gone", {"code": offer.case_code}))], []
+            return OfferAnswer([Reply(Text("offer.gone", {"code": offer.case_code}))])
         if verb == "decline":
             if not await tx.settle_offer(offer.id, "declined"):
-                return [Reply(Text("offer.gone", {"code": case.code}))], []
+                return OfferAnswer([Reply(Text("offer.gone", {"code": case.code}))])
             await tx.clear_timer(OFFER_DEADLINE, str(offer.id))
             await tx.requeue_case(case.code)
             log.info("case %s declined (offer %d)", case.code, offer.id)
             await tx.record(
                 Event(EventKind.OFFER_DECLINED, pathway=case.pathway, urgent=case.urgent, counsellor=counsellor.pseudonym), now
             )
-            return [Reply(Text("offer.declined", {"code": case.code}))], await self.dispatch(tx)
+            return OfferAnswer([Reply(Text("offer.declined", {"code": case.code}))], await self.dispatch(tx))
         # Accept: both updates are conditional, so of two presses at once exactly one wins.
         if not await tx.settle_offer(offer.id, "accepted") or not await tx.activate_case(case.code, counsellor.id, now):
-            return [Reply(Text("offer.gone", {"code": case.code}))], []
+            return OfferAnswer([Reply(Text("offer.gone", {"code": case.code}))])
         await tx.clear_timer(OFFER_DEADLINE, str(offer.id))
         log.info("case %s accepted (offer %d)", case.code, offer.id)
         await tx.set_focus(counsellor.id, case.code)
@@ -235,7 +244,7 @@ class Casework:
         out = []
         for reply in to_doctor:
             out += await self._to_doctor(tx, case, reply)
-        return [accepted], out
+        return OfferAnswer([accepted], out)
 
     async def on_offer_deadline(self, tx: Tx, kind: str, subject: str) -> list[Outbound]:
         """Nobody answered in time: the counsellor is marked away and the case moves on."""

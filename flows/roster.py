@@ -15,7 +15,7 @@ from typing import Any
 
 from transitions import EventData, Machine
 
-from flows.casework import COUNSELLOR_BACK, NOT_YOURS, Casework
+from flows.casework import COUNSELLOR_BACK, Casework
 from flows.domain import Language, Pathway
 from flows.intake import Result
 from flows.ports import CounsellorView, Store, Tx
@@ -138,9 +138,8 @@ class Roster:
             if step == "enrol" and counsellor.enrolling:
                 return await self._enrol_press(tx, counsellor, action)
             if step == "offer":
-                result.replies, result.outbound = await self.casework.answer_offer(tx, counsellor.telegram_id, action)
-                # The card is replaced by the answer, unless the button was not theirs to press.
-                result.replace = result.replies[0] is not NOT_YOURS
+                answer = await self.casework.answer_offer(tx, counsellor.telegram_id, action)
+                result.replies, result.outbound, result.replace = answer.replies, answer.outbound, answer.replaces_card
             elif step == "case" and verb == "focus":
                 result.replies.append(await self._focus(tx, counsellor, rest))
             elif step == "case" and verb == "end":
