@@ -375,6 +375,22 @@ class FakeTelegram:
             self.sent.clear()
             self.calls.clear()
 
+    def keyboards(self, chat_id: ChatId, *, inline_only: bool = True) -> list[JSONDict]:
+        """Bot messages in a chat that still show buttons (inline ones only, unless told), newest first."""
+        chat = normalize_chat_id(chat_id)
+
+        def shows_buttons(message: JSONDict) -> bool:
+            markup = message.get("reply_markup") or {}
+            return bool(markup.get("inline_keyboard")) if inline_only else bool(markup)
+
+        with self._lock:
+            found = [
+                m
+                for (c, _), m in self._messages.items()
+                if c == chat and m.get("from", {}).get("id") == self.bot_id and shows_buttons(m)
+            ]
+        return sorted(found, key=lambda m: m["message_id"], reverse=True)
+
     def message(self, chat_id: ChatId, message_id: int) -> JSONDict | None:
         """Current state of a message (user's or bot's), or ``None`` if unknown/deleted."""
         with self._lock:
@@ -1039,16 +1055,7 @@ class FakeUser:
         chat = self.id if chat_id is None else normalize_chat_id(chat_id)
         available: list[str] = []
         with self.fake._lock:
-            messages = sorted(
-                (
-                    m
-                    for (c, _), m in self.fake._messages.items()
-                    if c == chat and m.get("from", {}).get("id") == self.fake.bot_id and m.get("reply_markup")
-                ),
-                key=lambda m: m["message_id"],
-                reverse=True,
-            )
-            for msg in messages:
+            for msg in self.fake.keyboards(chat, inline_only=False):
                 labels = []
                 for row in markup_rows(msg["reply_markup"]):
                     for button in row:

@@ -36,7 +36,7 @@ from typing import Any
 import pytest
 
 from storage.sealing import Keyring
-from tests.faketelegram import FakeTelegram, FakeUser, markup_rows
+from tests.faketelegram import FakeUser, markup_rows
 from tests.process import BotProcess, clean_env, kollega_command, write_config
 from tests.scenarios import (
     ACCEPT,
@@ -130,17 +130,6 @@ def utcnow() -> datetime:
 
 
 # --- the simulated people ------------------------------------------------------------------------
-def keyboards(fake: FakeTelegram, chat: int) -> list[dict[str, Any]]:
-    """Bot messages in a chat that still show inline buttons, newest first."""
-    with fake._lock:
-        found = [
-            m
-            for (c, _), m in fake._messages.items()
-            if c == chat and m.get("from", {}).get("id") == fake.bot_id and (m.get("reply_markup") or {}).get("inline_keyboard")
-        ]
-    return sorted(found, key=lambda m: m["message_id"], reverse=True)
-
-
 def labels(message: dict[str, Any]) -> list[str]:
     return [str(b.get("text")) for row in markup_rows(message["reply_markup"]) for b in row]
 
@@ -292,7 +281,7 @@ class Chaos:
             assert len(codes) == 1, f"doctor {chat} was shown several case codes: {codes}"
             doctor.code = codes.pop()
             return
-        boards = keyboards(self.fake, chat)
+        boards = self.fake.keyboards(chat)
         mark = self.mark()
         if not boards:
             doctor.pending = self.push(chat, "/start", doctor.user.send_command("/start"), mark)
@@ -319,7 +308,7 @@ class Chaos:
                 for s in self.records_to(user.chat_id, pushed.mark)
             ):
                 pushed.answered = True
-        for card in keyboards(self.fake, user.chat_id):
+        for card in self.fake.keyboards(user.chat_id):
             data = {b["text"]: b.get("callback_data") for row in markup_rows(card["reply_markup"]) for b in row}
             if ACCEPT not in data:
                 continue

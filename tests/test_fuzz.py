@@ -387,17 +387,6 @@ async def build(folder: Path) -> World:
 
 
 # --- playing one action -----------------------------------------------------------------
-def keyboards(fake: FakeTelegram, chat: int) -> list[dict[str, Any]]:
-    """Bot messages in a chat that still show inline buttons, newest first."""
-    with fake._lock:
-        found = [
-            m
-            for (c, _), m in fake._messages.items()
-            if c == chat and m.get("from", {}).get("id") == fake.bot_id and (m.get("reply_markup") or {}).get("inline_keyboard")
-        ]
-    return sorted(found, key=lambda m: m["message_id"], reverse=True)
-
-
 def button_data(message: dict[str, Any]) -> list[str]:
     return [b["callback_data"] for row in markup_rows(message["reply_markup"]) for b in row if b.get("callback_data")]
 
@@ -407,7 +396,7 @@ def _labels(message: dict[str, Any]) -> list[str]:
 
 
 def press_update(world: World, uid: int, i: int, j: int) -> dict[str, Any] | None:
-    boards = keyboards(world.fake, uid)
+    boards = world.fake.keyboards(uid)
     if not boards:
         return None
     message = boards[i % len(boards)] if i % 3 else boards[0]
@@ -436,7 +425,7 @@ async def race(world: World, other: str, i: int) -> None:
     if not pending:
         return
     offer_id, counsellor, pseudonym = pending[i % len(pending)]
-    cards = [d for m in keyboards(world.fake, counsellor) for d in button_data(m) if d == f"offer|accept:{offer_id}"]
+    cards = [d for m in world.fake.keyboards(counsellor) for d in button_data(m) if d == f"offer|accept:{offer_id}"]
     doctor = world.pseudonyms.get(pseudonym)
     if not cards or doctor is None:
         return
@@ -490,7 +479,7 @@ async def play(world: World, action: tuple[Any, ...]) -> None:
         return
     if kind == "offer":
         _, uid, verb, i = action
-        cards = [d for m in keyboards(fake, uid) for d in button_data(m) if d.startswith(f"offer|{verb}:")]
+        cards = [d for m in fake.keyboards(uid) for d in button_data(m) if d.startswith(f"offer|{verb}:")]
         if cards:
             await world.feed(world.user(uid).press_data(cards[i % len(cards)]))
         return
@@ -501,7 +490,7 @@ async def play(world: World, action: tuple[Any, ...]) -> None:
         uid = action[1]
         user = world.user(uid)
         await world.feed(user.send_command("/cancel" if uid in DOCTORS else "/close"))
-        if any("Ja, avslutt" in b for m in keyboards(fake, uid)[:1] for b in _labels(m)):
+        if any("Ja, avslutt" in b for m in fake.keyboards(uid)[:1] for b in _labels(m)):
             await world.feed(user.press("Ja, avslutt"))
         return
     if kind == "burst":
@@ -548,7 +537,7 @@ async def play(world: World, action: tuple[Any, ...]) -> None:
         update = press_update(world, uid, action[2], action[3])
     elif kind == "steal":
         other = action[2]
-        stolen = [d for message in keyboards(fake, other) for d in button_data(message)]
+        stolen = [d for message in fake.keyboards(other) for d in button_data(message)]
         if stolen:
             update = user.press_data(stolen[action[3] % len(stolen)])
     elif kind == "forge":
