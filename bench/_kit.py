@@ -29,13 +29,11 @@ from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
-from unittest import mock
 
 from telegram import InlineKeyboardButton, InlineKeyboardMarkup, Update
 from telegram.ext import Application, ApplicationBuilder, CallbackQueryHandler, MessageHandler, filters
 
-import bot.app
-from bot.app import build_application, open_services
+from bot.app import attach_services, build_application, open_services
 from bot.config import Config
 from bot.context import Services
 from tests.faketelegram import ApiError, FakeRequest, FakeTelegram, FakeUser, JSONDict, markup_rows
@@ -188,28 +186,25 @@ class BenchTelegram(FakeTelegram):
 
 
 # --- applications ---------------------------------------------------------------------
-NO_LIMITER = "no rate limiter on either side (build_application with bot.app.AIORateLimiter patched to return None)"
-
-
-def _no_rate_limiter(*args: Any, **kwargs: Any) -> None:
-    return None
+NO_LIMITER = "no rate limiter on either side (build_application(limit_rate=False))"
 
 
 def kollega_application(config: Config, request: FakeRequest, *, rate_limited: bool) -> AnyApp:
-    """The real Application from ``bot.app.build_application``.
-
-    ``rate_limited=False`` builds it with ``bot.app.AIORateLimiter`` patched to return None for
-    the duration of the call, so ``.rate_limiter(None)`` leaves the bot without a limiter and
-    everything else (handlers, context types, hooks, request) is exactly what the product builds.
-    """
-    if rate_limited:
-        app = build_application(config, request=request)
-    else:
-        with mock.patch.object(bot.app, "AIORateLimiter", _no_rate_limiter):
-            app = build_application(config, request=request)
+    """The real Application from ``bot.app.build_application``, with or without its rate limiter."""
+    app = build_application(config, request=request, limit_rate=rate_limited)
     if (app.bot.rate_limiter is not None) != rate_limited:
         raise RuntimeError(f"could not build the Application with rate_limited={rate_limited}")
     return app
+
+
+def kollega_bot(config: Config, services: Services) -> tuple[AnyApp, BenchTelegram, Errors]:
+    """The real Application without a rate limiter, on the bench's fake Bot API, errors watched."""
+    telegram = BenchTelegram()
+    app = kollega_application(config, FakeRequest(telegram), rate_limited=False)
+    attach_services(app, services)
+    errors = Errors()
+    errors.watch(app)
+    return app, telegram, errors
 
 
 def bare_application(request: FakeRequest) -> AnyApp:

@@ -41,14 +41,13 @@ from bench._kit import (
     Errors,
     bare_application,
     bench_config,
-    kollega_application,
+    kollega_bot,
     open_bench_services,
     percentile,
     quiet_logs,
     table,
     verdict,
 )
-from bot.app import attach_services
 from tests.faketelegram import FakeRequest
 
 GOAL = 3.0
@@ -124,9 +123,7 @@ async def run_kollega(args: argparse.Namespace) -> Stream:
     with tempfile.TemporaryDirectory() as folder:
         config = bench_config(Path(folder))
         services = await open_bench_services(config, args.counsellors)
-        telegram = BenchTelegram()
-        app = kollega_application(config, FakeRequest(telegram), rate_limited=False)
-        attach_services(app, services)
+        app, telegram, _ = kollega_bot(config, services)
         try:
             return await _measure(app, telegram, TRIAGE_PRESSES, args)
         finally:

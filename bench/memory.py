@@ -33,19 +33,15 @@ from pathlib import Path
 
 from bench._kit import (
     TRIAGE_PRESSES,
-    BenchTelegram,
     Driver,
-    Errors,
     bench_config,
-    kollega_application,
+    kollega_bot,
     open_bench_services,
     quiet_logs,
     rss_bytes,
     table,
     verdict,
 )
-from bot.app import attach_services
-from tests.faketelegram import FakeRequest
 
 GOAL = 2048
 PARK_STEPS = 4  # doctor i does 1 + i mod 4 updates: /start, consent, who, situation
@@ -66,11 +62,7 @@ async def run(drafts: int, concurrency: int, checkpoints: int) -> list[tuple[int
         folder = Path(name)
         config = bench_config(folder)
         services = await open_bench_services(config)
-        telegram = BenchTelegram()
-        app = kollega_application(config, FakeRequest(telegram), rate_limited=False)
-        attach_services(app, services)
-        errors = Errors()
-        errors.watch(app)
+        app, telegram, errors = kollega_bot(config, services)
         try:
             async with app:
                 driver = Driver(app, telegram)

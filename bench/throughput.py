@@ -50,13 +50,12 @@ from bench._kit import (
     Errors,
     bare_application,
     bench_config,
-    kollega_application,
+    kollega_bot,
     open_bench_services,
     quiet_logs,
     table,
     verdict,
 )
-from bot.app import attach_services
 from bot.context import Services
 from tests.faketelegram import FakeRequest
 from tests.scenarios import case_code
@@ -111,11 +110,7 @@ async def run_kollega(doctors: int, counsellors: int) -> Run:
         config = bench_config(Path(folder))
         services = await open_bench_services(config, counsellors)
         statements = _count_statements(services)
-        telegram = BenchTelegram()
-        app = kollega_application(config, FakeRequest(telegram), rate_limited=False)
-        attach_services(app, services)
-        errors = Errors()
-        errors.watch(app)
+        app, telegram, errors = kollega_bot(config, services)
         try:
             async with app:
                 driver = Driver(app, telegram)
