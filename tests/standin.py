@@ -148,9 +148,14 @@ class _Server(ThreadingHTTPServer):
 class _Handler(BaseHTTPRequestHandler):
     protocol_version = "HTTP/1.1"
     server: _Server
+    # A buffered writer, flushed once per request by BaseHTTPRequestHandler: headers and body
+    # leave in one send. Unbuffered, they were two, and Nagle's algorithm with the client's
+    # delayed ACK held every answer for ~40 ms (the chaos test then collapsed under load).
+    wbufsize = -1
 
     def setup(self) -> None:
         super().setup()
+        self.connection.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
         self.server.track(self.connection)
 
     def finish(self) -> None:
