@@ -13,7 +13,7 @@ never anything the doctor typed.
 from __future__ import annotations
 
 from collections.abc import Iterable
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, replace
 from enum import StrEnum
 from typing import Any
 
@@ -83,11 +83,13 @@ TRANSITIONS: list[dict[str, Any]] = [
     {"trigger": "safety_yes", "source": S.SAFETY, "dest": S.CRISIS, "before": "mark_urgent"},
     {"trigger": "safety_no", "source": S.SAFETY, "dest": S.SUPPORT},
     {"trigger": "go_on", "source": S.CRISIS, "dest": S.SUPPORT},
-    # Multi-select steps toggle in place (internal transitions) until "done".
-    {"trigger": "toggle_support", "source": S.SUPPORT, "dest": None, "before": "toggle_support_kind"},
+    # Multi-select steps tick and untick in place (internal transitions) until "done". A button
+    # carries the state it sets (":on"/":off"), not "flip": a double tap on a slow bot sends the
+    # same data twice, and the second tap must not undo the first.
+    {"trigger": "toggle_support", "source": S.SUPPORT, "dest": None, "before": "set_support_kind"},
     {"trigger": "support_done", "source": S.SUPPORT, "dest": S.SUMMARY, "conditions": ["has_support", "editing"]},
     {"trigger": "support_done", "source": S.SUPPORT, "dest": S.BARRIERS, "conditions": "has_support"},
-    {"trigger": "toggle_barrier", "source": S.BARRIERS, "dest": None, "before": "toggle_barrier_kind"},
+    {"trigger": "toggle_barrier", "source": S.BARRIERS, "dest": None, "before": "set_barrier_kind"},
     {"trigger": "barriers_done", "source": S.BARRIERS, "dest": S.SUMMARY, "conditions": "editing"},
     {"trigger": "barriers_done", "source": S.BARRIERS, "dest": S.ROLE},
     # Preferences.
@@ -185,14 +187,14 @@ class Draft:
     def mark_urgent(self, event: EventData) -> None:
         self.urgent = True
 
-    def toggle_support_kind(self, event: EventData) -> None:
-        self.support = _toggled(self.support, Support(event.kwargs["value"]).value, Support)
+    def set_support_kind(self, event: EventData) -> None:
+        self.support = _ticked(self.support, Support(event.kwargs["value"]).value, event.kwargs["on"], Support)
 
     def has_support(self, event: EventData) -> bool:
         return bool(self.support)
 
-    def toggle_barrier_kind(self, event: EventData) -> None:
-        self.barriers = _toggled(self.barriers, Barrier(event.kwargs["value"]).value, Barrier)
+    def set_barrier_kind(self, event: EventData) -> None:
+        self.barriers = _ticked(self.barriers, Barrier(event.kwargs["value"]).value, event.kwargs["on"], Barrier)
 
     def set_role(self, event: EventData) -> None:
         self.role = Role(event.kwargs["value"]).value
@@ -221,8 +223,9 @@ class Draft:
         self.editing = False
 
 
-def _toggled(values: list[str], value: str, enum: Iterable[StrEnum]) -> list[str]:
-    chosen = set(values) ^ {value}
+def _ticked(values: list[str], value: str, on: bool, enum: Iterable[StrEnum]) -> list[str]:
+    """``values`` with ``value`` ticked (``on``) or not: the same list again when it already was."""
+    chosen = (set(values) | {value}) if on else (set(values) - {value})
     return [m.value for m in enum if m.value in chosen]
 
 
@@ -233,10 +236,18 @@ class Option:
     label: Text
     trigger: str
     value: str = ""
+    on: bool | None = None
+    """A multi-select button: the state pressing it sets (True: ticked). None: not such a button."""
 
     @property
     def action(self) -> str:
-        return f"{self.trigger}:{self.value}" if self.value else self.trigger
+        action = f"{self.trigger}:{self.value}" if self.value else self.trigger
+        return action if self.on is None else f"{action}:{'on' if self.on else 'off'}"
+
+    @property
+    def opposite(self) -> Option | None:
+        """A multi-select button's opposite (":off" for ":on"), or None."""
+        return None if self.on is None else replace(self, on=not self.on)
 
 
 class TriageFlow:
@@ -257,13 +268,20 @@ class TriageFlow:
         return Draft(state=Step.CONSENT, language=language, case_language=language)
 
     def press(self, draft: Draft, action: str) -> bool:
-        """Apply one answer to the draft; False when it is not an answer to this step."""
-        option = next((o for o in self.options(draft) if o.action == action), None)
+        """Apply one answer to the draft; False when it is not an answer to this step.
+
+        A multi-select step takes both ":on" and ":off" of every kind, whichever is shown: a
+        second tap of the same button (sent before the first was answered) sets what the first
+        set, changes nothing, and is still an answer, so the same question is shown again.
+        """
+        option = next((o for o in self._accepted(draft) if o.action == action), None)
         if option is None:
             return False
         self.machine.add_model(draft, initial=Step(draft.state))
         try:
-            kwargs = {"value": option.value} if option.value else {}
+            kwargs: dict[str, Any] = {"value": option.value} if option.value else {}
+            if option.on is not None:
+                kwargs["on"] = option.on
             return bool(draft.trigger(option.trigger, **kwargs))  # type: ignore[attr-defined]
         finally:
             self.machine.remove_model(draft)
@@ -274,6 +292,11 @@ class TriageFlow:
         step = Step(draft.state)
         builder = _OPTIONS.get(step)
         return builder(self, draft) if builder else []
+
+    def _accepted(self, draft: Draft) -> list[Option]:
+        """The shown options, and the opposite of every multi-select one."""
+        options = self.options(draft)
+        return [*options, *(o.opposite for o in options if o.opposite is not None)]
 
     def question(self, draft: Draft) -> Reply:
         """The current step's question, with its buttons."""
@@ -325,6 +348,11 @@ def _choices(trigger: str, prefix: str, values: Iterable[str]) -> list[Option]:
     return [Option(Text(f"{prefix}.{v}"), trigger, v) for v in values]
 
 
+def _ticks(trigger: str, prefix: str, values: Iterable[str], chosen: list[str]) -> list[Option]:
+    """Multi-select buttons: each one ticks its kind, or unticks it when it is ticked already."""
+    return [Option(Text(f"{prefix}.{v}"), trigger, v, on=v not in chosen) for v in values]
+
+
 def _values(enum: Iterable[StrEnum]) -> list[str]:
     return [m.value for m in enum]
 
@@ -347,11 +375,11 @@ _OPTIONS = {
     Step.SAFETY: lambda f, d: [Option(Text("safety.yes"), "safety_yes"), Option(Text("safety.no"), "safety_no")],
     Step.CRISIS: lambda f, d: [Option(Text("crisis.go_on"), "go_on")],
     Step.SUPPORT: lambda f, d: [
-        *_choices("toggle_support", "support", _values(Support)),
+        *_ticks("toggle_support", "support", _values(Support), d.support),
         Option(Text("common.done"), "support_done"),
     ],
     Step.BARRIERS: lambda f, d: [
-        *_choices("toggle_barrier", "barrier", _values(Barrier)),
+        *_ticks("toggle_barrier", "barrier", _values(Barrier), d.barriers),
         Option(Text("barriers.done" if d.barriers else "barriers.skip"), "barriers_done"),
     ],
     Step.ROLE: lambda f, d: _choices("choose_role", "role", _values(Role)),

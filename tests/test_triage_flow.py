@@ -3,11 +3,15 @@
 from __future__ import annotations
 
 import itertools
+from datetime import datetime
 
 import pytest
 
+from flows.catalogue import render
 from flows.decision import DECISION_TABLE, decide
-from flows.domain import Coping, Hope, Pathway, WorkStatus
+from flows.domain import Barrier, Coping, Hope, Pathway, Support, WorkStatus
+from flows.intake import Intake
+from flows.replies import Button
 from flows.settings import FlowSettings
 from flows.triage import TRANSITIONS, Draft, Step, TriageFlow
 
@@ -28,14 +32,11 @@ def _setup(row: dict) -> tuple[Draft, str]:
         draft.work = "working"
     if draft.state is Step.UNSURE_HOPE:
         draft.coping = "strained"
-    value = ""
     if trigger in _DECIDING:
-        value = _DECIDING[trigger] if "pathway_decided" in conditions else _UNDECIDED[trigger]
-    elif trigger == "choose_county":
-        value = "oslo" if "county_known" in conditions else "none"
-    else:
-        value = next(o.value for o in FLOW.options(draft) if o.trigger == trigger)
-    return draft, f"{trigger}:{value}" if value else trigger
+        return draft, f"{trigger}:{_DECIDING[trigger] if 'pathway_decided' in conditions else _UNDECIDED[trigger]}"
+    if trigger == "choose_county":
+        return draft, f"{trigger}:{'oslo' if 'county_known' in conditions else 'none'}"
+    return draft, next(o.action for o in FLOW.options(draft) if o.trigger == trigger)
 
 
 @pytest.mark.parametrize(
@@ -58,11 +59,99 @@ def test_doctor_who_is_not_sure_and_off_work_goes_straight_to_the_safety_questio
 def test_support_cannot_be_finished_with_nothing_chosen() -> None:
     draft = Draft(state=Step.SUPPORT)
     assert not FLOW.press(draft, "support_done")
-    assert FLOW.press(draft, "toggle_support:mentorship")
-    assert FLOW.press(draft, "toggle_support:emotional")
+    assert FLOW.press(draft, "toggle_support:mentorship:on")
+    assert FLOW.press(draft, "toggle_support:emotional:on")
     assert draft.support == ["emotional", "mentorship"]  # kept in the catalogue's order
-    assert FLOW.press(draft, "toggle_support:mentorship")
+    assert FLOW.press(draft, "toggle_support:mentorship:off")
     assert draft.support == ["emotional"]
+
+
+# --- multi-select buttons carry the state they set -------------------------------------
+LISTENS = "Noen som lytter og forstår"  # support.emotional in Bokmål
+
+
+def _button(draft: Draft, label: str) -> Button:
+    """The button on the current question that reads ``label`` (in Bokmål, without its box)."""
+    return next(b for row in FLOW.question(draft).buttons for b in row if render(b.label, "nb") == label)
+
+
+def test_a_doctor_double_taps_someone_who_listens_and_it_stays_ticked() -> None:
+    draft = Draft(state=Step.SUPPORT)
+    tapped = _button(draft, LISTENS)
+    assert tapped.action == "toggle_support:emotional:on" and tapped.checked is False
+    # A slow bot: both taps carry the data of the button as it was first shown.
+    assert FLOW.press(draft, tapped.action)
+    assert FLOW.press(draft, tapped.action)  # an answer to this step, not a stale button
+    assert draft.support == ["emotional"] and draft.state == Step.SUPPORT
+    shown = _button(draft, LISTENS)
+    assert shown.checked is True and shown.action == "toggle_support:emotional:off"
+
+
+def test_pressing_the_ticked_button_unticks_it() -> None:
+    draft = Draft(state=Step.SUPPORT, support=["emotional", "advice"])
+    assert FLOW.press(draft, _button(draft, LISTENS).action)
+    assert draft.support == ["advice"]
+    shown = _button(draft, LISTENS)
+    assert shown.checked is False and shown.action == "toggle_support:emotional:on"
+
+
+def test_a_stale_tick_after_it_was_ticked_changes_nothing() -> None:
+    draft = Draft(state=Step.SUPPORT, support=["emotional"])
+    assert FLOW.press(draft, "toggle_support:emotional:on")
+    assert draft.support == ["emotional"]
+    # And the other way round: an old ":off" for a kind already unticked.
+    assert FLOW.press(draft, "toggle_support:advice:off")
+    assert draft.support == ["emotional"] and draft.state == Step.SUPPORT
+
+
+@pytest.mark.parametrize(
+    "action",
+    [
+        "toggle_support:emotional",  # the old format, from a message sent before buttons carried a state
+        "toggle_support:emotional:maybe",
+        "toggle_support:emotional:ON",
+        "toggle_support:emotional:on:on",
+        "toggle_support:everything:on",
+        "toggle_support::on",
+        "toggle_support:on",
+        "toggle_barrier:workplace:on",  # the next step's button
+    ],
+)
+def test_a_forged_tick_is_refused(action: str) -> None:
+    draft = Draft(state=Step.SUPPORT, support=["emotional"])
+    assert not FLOW.press(draft, action)
+    assert draft.support == ["emotional"] and draft.state == Step.SUPPORT
+
+
+@pytest.mark.parametrize(
+    ("step", "trigger", "kinds"),
+    [(Step.SUPPORT, "toggle_support", list(Support)), (Step.BARRIERS, "toggle_barrier", list(Barrier))],
+)
+def test_both_states_of_every_kind_are_answers_whatever_is_ticked(step: Step, trigger: str, kinds: list) -> None:
+    field = "support" if step is Step.SUPPORT else "barriers"
+    for kind, ticked, on in itertools.product(kinds, (False, True), (False, True)):
+        draft = Draft(state=step, **{field: [kind.value] if ticked else []})
+        assert FLOW.press(draft, f"{trigger}:{kind.value}:{'on' if on else 'off'}"), (kind, ticked, on)
+        assert getattr(draft, field) == ([kind.value] if on else []) and draft.state == step
+
+
+def test_each_kind_is_one_button_so_typed_numbers_match_what_is_shown() -> None:
+    draft = Draft(state=Step.BARRIERS, barriers=["workplace"])
+    shown = [b.action for row in FLOW.question(draft).buttons for b in row if b.action != "crisis"]
+    assert shown == [o.action for o in FLOW.options(draft)]
+    assert shown == [
+        "toggle_barrier:individual:on", "toggle_barrier:relationships:on", "toggle_barrier:workplace:off",
+        "toggle_barrier:occupation:on", "barriers_done",
+    ]  # fmt: skip
+
+
+def test_typing_a_kind_ticks_or_unticks_it_like_its_button() -> None:
+    intake = Intake(FLOW, store=None, clock=datetime.now, casework=None)  # type: ignore[arg-type]
+    draft = Draft(state=Step.SUPPORT)
+    assert intake._typed_option(draft, LISTENS.lower()) == "toggle_support:emotional:on"
+    assert FLOW.press(draft, "toggle_support:emotional:on")
+    assert intake._typed_option(draft, f"{LISTENS}!") == "toggle_support:emotional:off"
+    assert intake._typed_option(draft, "1") == "toggle_support:emotional:off"  # the first button
 
 
 def test_a_forged_value_is_not_an_answer() -> None:
