@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import re
 import tomllib
 from dataclasses import dataclass, field
 from datetime import timedelta
@@ -44,6 +45,8 @@ class Config:
 
 
 SECRET_KEYS = {"telegram.token", "telegram.webhook_secret", "secrets.secret_key"}
+WEBHOOK_SECRET = re.compile(r"[A-Za-z0-9_-]{32,256}")
+"""Telegram accepts 1-256 characters of this alphabet as a secret token; fewer than 32 would be guessable."""
 
 
 def _get(table: dict[str, Any], key: str, kind: type | tuple[type, ...], default: Any, path: str) -> Any:
@@ -98,6 +101,11 @@ def parse(data: dict[str, Any], env: dict[str, str] | None = None, require_token
     webhook_secret = _get(telegram, "webhook_secret", str, "", "telegram.webhook_secret")
     if webhook_url and not webhook_secret:
         raise ConfigError("telegram.webhook_secret", "required when webhook_url is set (run `kollega init`)")
+    if webhook_secret and not WEBHOOK_SECRET.fullmatch(webhook_secret):
+        raise ConfigError(
+            "telegram.webhook_secret",
+            "must be 32 to 256 characters of A-Z, a-z, 0-9, _ and - (run `kollega init` for a fresh one)",
+        )
     webhook_port = int(_get(telegram, "webhook_port", int, 8443, "telegram.webhook_port"))
     if not 0 < webhook_port < 65536:
         raise ConfigError("telegram.webhook_port", f"must be a port number, got {webhook_port}")
