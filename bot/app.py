@@ -9,9 +9,7 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from telegram import Chat, ChatMember, Update
-from telegram.error import TelegramError
 from telegram.ext import (
-    AIORateLimiter,
     Application,
     ApplicationBuilder,
     ApplicationHandlerStop,
@@ -25,16 +23,17 @@ from telegram.ext import (
 )
 from telegram.request import BaseRequest
 
-from bot import handlers
+from bot import handlers, outbox
 from bot.config import Config
 from bot.context import KollegaContext, Services
+from bot.outbox import Sender
 from bot.stats_cli import retention_policy
 from flows.casework import CASE_SILENT, CASE_WAITING, COUNSELLOR_BACK, FOLLOWUP, OFFER_DEADLINE, Casework
 from flows.catalogue import LANGUAGES, render
 from flows.intake import DRAFT_EXPIRY, DRAFT_REMINDER, Intake
-from flows.replies import Text
+from flows.replies import Outbound, Text
 from flows.roster import Roster
-from flows.timers import run_due
+from flows.timers import TimerRun, run_due
 from flows.triage import TriageFlow
 from storage.db import create_engine, sessionmaker, upgrade
 from storage.retention import purge
@@ -45,6 +44,9 @@ log = logging.getLogger(__name__)
 
 DOCTOR_COMMANDS = ("help", "privacy", "cancel", "forget", "status", "language")
 PURGE_EVERY = timedelta(days=1)
+SEND_RATE = 29.0
+"""Messages a second overall: Telegram allows about 30; one every 1/29 s, evenly, so a
+burst never trips flood control (bench/burst.py)."""
 
 
 def utcnow() -> datetime:
@@ -79,8 +81,10 @@ def build_application(
     """The Application with every handler registered; services attach in post_init.
 
     ``limit_rate=False`` is for tests against a fake Bot API, which has no limits to respect.
+    The pace itself is kept by the outbox's sender (bot.outbox), not by PTB's AIORateLimiter:
+    that one answers a 429 for one chat by pausing every chat.
     """
-    builder: Any = (  # Any: PTB's builder changes its generic type with the rate limiter
+    builder: Any = (
         ApplicationBuilder()
         .token(config.token)
         .base_url(config.base_url)
@@ -89,16 +93,11 @@ def build_application(
         .post_stop(_post_stop)
         .post_shutdown(_post_shutdown)
     )
-    if limit_rate:
-        # Telegram allows about 30 messages a second overall. One message every 1/29 s
-        # rather than 30 per second: the limiter is a leaky bucket, and a bucket of 30
-        # lets a burst of 30 out at once on top of the steady 30 a second (bench/burst.py
-        # measured flood errors with it). Flood-control answers are retried, not dropped.
-        builder = builder.rate_limiter(AIORateLimiter(overall_max_rate=1, overall_time_period=1 / 29, max_retries=3))
     if request is not None:
         builder = builder.request(request).get_updates_request(request)
     application = builder.build()
     application.bot_data["config"] = config
+    application.bot_data["limit_rate"] = limit_rate
     register_handlers(application)
     return application
 
@@ -120,16 +119,18 @@ def register_handlers(application: Application[Any, Any, Any, Any, Any, Any]) ->
     application.add_handler(CallbackQueryHandler(handlers.on_press))
     application.add_handler(MessageHandler(filters.ALL, handlers.on_message))
 
-    # Group 1 runs after the handler above, whether it succeeded or failed (the error
-    # handler has told the person): only now is the update marked handled, so one that
-    # was in flight when the process died is handled when Telegram delivers it again.
-    application.add_handler(TypeHandler(Update, finished), group=1)
-
+    # Every handler runs inside the update's one unit of work (bot.serve.handle_update),
+    # which claims the update, commits what the handlers changed and posted, and only then
+    # lets the update be confirmed to Telegram. Handlers never call Telegram to send.
     application.add_error_handler(on_error)
 
 
-def attach_services(application: Application[Any, Any, Any, Any, Any, Any], services: Services) -> None:
+def attach_services(application: Application[Any, Any, Any, Any, Any, Any], services: Services) -> Sender:
+    """Attach the services and the outbox sender that delivers for this bot."""
     application.bot_data["services"] = services
+    rate = SEND_RATE if application.bot_data.get("limit_rate", True) else None
+    services.sender = Sender(application.bot, services.store, services.clock, services.casework.on_sent, rate=rate)
+    return services.sender
 
 
 async def private_only(update: Update, context: KollegaContext) -> None:
@@ -140,15 +141,6 @@ async def private_only(update: Update, context: KollegaContext) -> None:
         if chat is not None and chat.type in (Chat.GROUP, Chat.SUPERGROUP) and update.message is not None:
             await _leave(context, chat.id)
         raise ApplicationHandlerStop
-    services = context.services
-    if not await services.store.claim_update(update.update_id, services.clock()):
-        log.info("skipped a redelivered update")
-        raise ApplicationHandlerStop
-
-
-async def finished(update: Update, context: KollegaContext) -> None:
-    """Mark the update handled (see register_handlers)."""
-    await context.services.store.finish_update(update.update_id)
 
 
 async def left_alone(update: Update, context: KollegaContext) -> None:
@@ -164,43 +156,41 @@ async def left_alone(update: Update, context: KollegaContext) -> None:
 
 
 async def _leave(context: KollegaContext, chat_id: int) -> None:
-    language = context.services.config.flow.default_language
-    try:
-        await context.bot.send_message(chat_id, render(Text("group.leaving"), language))
-        await context.bot.leave_chat(chat_id)
-    except TelegramError:
-        pass  # already removed or muted: nothing more to do
-    log.info("left a group chat")
+    services = context.services
+    text = render(Text("group.leaving"), services.config.flow.default_language)
+    await outbox.post(services.store, [outbox.leave(chat_id, text)], services.clock())
+    log.info("leaving a group chat")
 
 
 async def on_error(update: object, context: KollegaContext) -> None:
-    """Log what failed (never the update's content) and tell the person to retry."""
+    """Log what failed (never the update's content); the update's unit of work is then rolled
+    back and the person told to try again (bot.serve.handle_update)."""
     error = context.error
     where = ""
     if error is not None and error.__traceback__ is not None:
         frame = traceback.extract_tb(error.__traceback__)[-1]
         where = f" at {frame.filename.rsplit('/', 1)[-1]}:{frame.lineno}"
     log.error("handler failed: %s%s", type(error).__name__, where)
-    if isinstance(update, Update) and update.effective_chat is not None and update.effective_chat.type == Chat.PRIVATE:
-        language = context.services.config.flow.default_language
-        try:
-            await context.bot.send_message(update.effective_chat.id, render(Text("error.retry"), language))
-        except TelegramError:
-            pass
+    unit = context.services.store.current()
+    if unit is not None and error is not None:
+        unit.failure = error
 
 
-async def tick(application: Application[Any, Any, Any, Any, Any, Any], now: datetime | None = None) -> int:
-    """Run every due timer and deliver what it says; returns how many messages went out."""
+async def tick(application: Application[Any, Any, Any, Any, Any, Any], now: datetime | None = None) -> TimerRun:
+    """Run every due timer, each with its messages in its own unit of work (sent once committed)."""
     services: Services = application.bot_data["services"]
-    outbound = await run_due(services.store, services.timers, now or services.clock())
-    await handlers.deliver(services, application.bot, outbound)
-    return len(outbound)
+
+    async def post(tx: Any, messages: list[Outbound]) -> None:
+        for message in messages:
+            await tx.post(outbox.outbound(message), services.clock())
+
+    return await run_due(services.store, services.timers, now or services.clock(), post)
 
 
 async def purge_now(services: Services) -> None:
     """Apply the retention rules (design.md section 9); logs counts only."""
-    async with services.store.sessions.begin() as session:
-        report = await purge(session, services.clock(), retention_policy(services.config))
+    async with services.store.transaction() as tx:
+        report = await purge(tx.session, services.clock(), retention_policy(services.config))
     log.info(
         "purge: %d events, %d drafts, %d cases cleared, %d cases, %d timers",
         report.events, report.drafts, report.cases_cleared, report.cases, report.timers,
@@ -208,33 +198,55 @@ async def purge_now(services: Services) -> None:
 
 
 async def _tick_forever(application: Application[Any, Any, Any, Any, Any, Any]) -> None:
+    """Timers every ``tick_seconds``; a failing timer is dealt with in run_due, a failing
+    database here (back off, try again): the loop itself never ends."""
     services: Services = application.bot_data["services"]
-    last_purge: datetime | None = None
+    pause = services.config.tick_seconds
     while True:
         try:
             await tick(application)
-            if last_purge is None or services.clock() - last_purge >= PURGE_EVERY:
-                await purge_now(services)
-                last_purge = services.clock()
-        except Exception as error:  # a failing timer must not stop the others
-            log.error("timer tick failed: %s", type(error).__name__)
-        await asyncio.sleep(services.config.tick_seconds)
+            pause = services.config.tick_seconds
+        except Exception as error:
+            pause = min(pause * 2, 60.0)
+            log.error("timers could not run: %s; again in %.0f s", type(error).__name__, pause)
+        await asyncio.sleep(pause)
+
+
+async def _purge_forever(services: Services) -> None:
+    """The daily purge, on its own: a failing timer never holds it up, nor it a timer."""
+    while True:
+        try:
+            await purge_now(services)
+            await asyncio.sleep(PURGE_EVERY.total_seconds())
+        except Exception as error:
+            log.error("purge failed: %s; again in an hour", type(error).__name__)
+            await asyncio.sleep(3600)
 
 
 async def _post_init(application: Application[Any, Any, Any, Any, Any, Any]) -> None:
     config: Config = application.bot_data["config"]
-    attach_services(application, await open_services(config))
+    services = await open_services(config)
+    sender = attach_services(application, services)
     for language in LANGUAGES:
         commands = [(c, render(Text(f"commands.{c}"), language)) for c in ("start", *DOCTOR_COMMANDS)]
         code = None if language == config.flow.default_language else language
         await application.bot.set_my_commands(commands, language_code=code)
-    application.bot_data["ticker"] = asyncio.create_task(_tick_forever(application))
+    # What a crash left owed is delivered first. On SQLite no other process can hold a
+    # lease (one `kollega run` per file), so leases left by the dead process are freed.
+    sender.scan_seconds = config.tick_seconds
+    application.bot_data["tasks"] = [
+        asyncio.create_task(sender.run(release_leases=services.engine.dialect.name == "sqlite"), name="outbox"),
+        asyncio.create_task(_tick_forever(application), name="timers"),
+        asyncio.create_task(_purge_forever(services), name="purge"),
+    ]
 
 
 async def _post_stop(application: Application[Any, Any, Any, Any, Any, Any]) -> None:
-    ticker = application.bot_data.pop("ticker", None)
-    if ticker is not None:
-        ticker.cancel()
+    for task in application.bot_data.pop("tasks", []):
+        task.cancel()
+    services: Services | None = application.bot_data.get("services")
+    if services is not None and services.sender is not None:
+        await services.sender.close()
 
 
 async def _post_shutdown(application: Application[Any, Any, Any, Any, Any, Any]) -> None:

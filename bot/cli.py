@@ -20,6 +20,9 @@ EXAMPLE = Path(__file__).resolve().parent.parent / "config.example.toml"
 
 
 def main(argv: list[str] | None = None) -> int:
+    # PTB 22 reports flood-control waits as numbers with a deprecation warning, or as
+    # timedeltas when asked to: the form its next major version will use (bot/outbox.py).
+    os.environ.setdefault("PTB_TIMEDELTA", "1")
     parser = build_parser()
     args = parser.parse_args(argv)
     if not getattr(args, "func", None):
@@ -125,13 +128,23 @@ def _fill(text: str, key: str, value: str) -> str:
 
 
 def setup_logging() -> None:
+    from bot import logsafety
+
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    # Third-party records (PTB's raw update dumps, httpx URLs, tracebacks...) can carry a
+    # doctor's content or the bot token: every handler rewrites them before they are written.
+    logsafety.install(logging.getLogger())
     # httpx logs every request URL at INFO, and the URL holds the bot token.
     logging.getLogger("httpx").setLevel(logging.WARNING)
     logging.getLogger("telegram").setLevel(logging.WARNING)
     # transitions logs every step change with a millisecond timestamp ("mark_urgent"...):
     # event times are kept to the hour, so the logs must not keep them finer.
     logging.getLogger("transitions").setLevel(logging.WARNING)
+    # Tornado logs a line per timed-out or oversized webhook body, with the client's address;
+    # bot.webhook counts refusals and logs a summary at most once a minute instead.
+    logging.getLogger("tornado.general").setLevel(logging.WARNING)
+    # Alembic narrates every start-up's migration check; its word is only needed when it fails.
+    logging.getLogger("alembic").setLevel(logging.WARNING)
 
 
 def run_bot(config: Config, args: argparse.Namespace) -> int:
@@ -140,8 +153,7 @@ def run_bot(config: Config, args: argparse.Namespace) -> int:
 
     setup_logging()
     logging.getLogger("kollega").info("starting %s", "in webhook mode" if config.webhook_url else "with long polling")
-    asyncio.run(serve(build_application(config), config))
-    return 0
+    return asyncio.run(serve(build_application(config), config))
 
 
 def run_db_upgrade(config: Config, args: argparse.Namespace) -> int:

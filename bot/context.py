@@ -11,6 +11,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 from telegram.ext import CallbackContext, ExtBot
 
 from bot.config import Config
+from bot.outbox import Sender
 from flows.casework import Casework
 from flows.intake import Intake
 from flows.roster import Roster
@@ -32,6 +33,8 @@ class Services:
     roster: Roster
     clock: Callable[[], datetime]
     timers: Mapping[str, TimerHandler]
+    sender: Sender | None = None
+    """Delivers the outbox; attached with the bot (bot.app.attach_services)."""
 
 
 class KollegaContext(CallbackContext[ExtBot[None], dict[Any, Any], dict[Any, Any], dict[str, Any]]):

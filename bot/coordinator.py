@@ -8,36 +8,40 @@ from __future__ import annotations
 
 from datetime import datetime
 
-from telegram import Update
-
-from bot.context import KollegaContext
+from bot.context import Services
 from bot.coordinator_stats import stats_reply
 from flows.intake import Result
-from flows.ports import CaseView
+from flows.ports import CaseView, Due
 from flows.replies import Lines, Reply, Text
 
 
-async def command(update: Update, context: KollegaContext, name: str, argument: str) -> None:
+async def command(services: Services, name: str, argument: str) -> Result:
     """/queue, or /stats [week|month]."""
-    from bot.handlers import show
-
-    services = context.services
     language = services.config.flow.default_language
-    if name == "queue":
-        async with services.store.transaction() as tx:
-            cases = await tx.open_cases()
-        await show(update, context, Result(language, [queue_reply(cases, services.clock())]))
-        return
-    period = argument.strip().lower() or "month"
-    if period not in ("week", "month", "uke", "måned"):
-        period = "month"
-    period = {"uke": "week", "måned": "month"}.get(period, period)
-    sessions = services.store.sessions
-    replies = await stats_reply(
-        sessions, period, services.config.min_cell, services.clock(), language,
-        counties=[c.code for c in services.config.flow.counties],
-    )  # fmt: skip
-    await show(update, context, Result(language, replies))
+    async with services.store.transaction() as tx:
+        if name == "queue":
+            replies = [queue_reply(await tx.open_cases(), services.clock())]
+            parked = await tx.parked_timers()
+            if parked:
+                replies.append(Reply(Text("coordinator.parked", {"lines": Lines(_parked_lines(parked))})))
+            return Result(language, replies)
+        period = argument.strip().lower() or "month"
+        if period not in ("week", "month", "uke", "måned"):
+            period = "month"
+        period = {"uke": "week", "måned": "month"}.get(period, period)
+        replies = await stats_reply(
+            tx.session, period, services.config.min_cell, services.clock(), language,
+            counties=[c.code for c in services.config.flow.counties],
+        )  # fmt: skip
+        return Result(language, replies)
+
+
+def _parked_lines(parked: list[Due]) -> list[Text]:
+    """Timers that failed too often: their kind, and the case code where there is one (never a pseudonym)."""
+    return [
+        Text("coordinator.parked_line", {"kind": due.kind, "subject": due.subject if due.subject.startswith("K-") else "–"})
+        for due in parked
+    ]
 
 
 def queue_reply(cases: list[CaseView], now: datetime) -> Reply:

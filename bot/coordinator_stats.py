@@ -13,7 +13,7 @@ from collections.abc import Callable, Mapping, Sequence
 from datetime import UTC, date, datetime
 from typing import Any
 
-from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
+from sqlalchemy.ext.asyncio import AsyncSession
 
 from flows.catalogue import render
 from flows.disclosure import COUNT, MEDIAN, P90, TOTAL, Published, write_csv
@@ -29,7 +29,7 @@ _Key = tuple[str, str, str, str, str]
 
 
 async def stats_reply(
-    sessions: async_sessionmaker[AsyncSession],
+    session: AsyncSession,
     period: str,
     min_cell: int,
     now: datetime,
@@ -48,8 +48,7 @@ async def stats_reply(
     starts = [period_start(today, kind)]
     while len(starts) < max(history, 2):
         starts.insert(0, previous_period(starts[0], kind))
-    async with sessions() as session:
-        rows = await published_statistics(session, kind, min_cell, since=starts[0], until=today, counties=counties)
+    rows = await published_statistics(session, kind, min_cell, since=starts[0], until=today, counties=counties)
     figures: dict[_Key, int | None] = {(r.period, r.measure, r.dimension, r.value, r.statistic): r.result for r in rows}
     labels = [period_label(start, kind) for start in starts]
 

@@ -1,8 +1,8 @@
-"""Sending to Telegram with retries, so a passing network fault loses nothing.
+"""Calling Telegram directly, with a few retries, for the few calls that are not outbox messages.
 
-RetryAfter (flood control) is retried by PTB's AIORateLimiter; here we retry
-network faults and time-outs a few times and report a message that still
-cannot be delivered, so the caller can tell the sender.
+Everything the bot says goes through the outbox (``bot.outbox``). Two things do not:
+answering a button press (it only stops the spinner, and is worth nothing later) and a
+shared phone number, which is never written anywhere (``bot.handlers._send_contact``).
 """
 
 from __future__ import annotations
@@ -12,12 +12,7 @@ import logging
 from collections.abc import Awaitable, Callable
 from typing import TypeVar
 
-from telegram import InputFile, Message
 from telegram.error import BadRequest, Forbidden, NetworkError, RetryAfter, TimedOut
-from telegram.ext import ExtBot
-
-from bot.render import inline_markup, markup, text_of
-from flows.replies import Outbound, Reply
 
 log = logging.getLogger(__name__)
 T = TypeVar("T")
@@ -40,31 +35,3 @@ async def with_retries(send: Callable[[], Awaitable[T]], attempts: int = ATTEMPT
             await asyncio.sleep(0.2 * 2**attempt)
     log.warning("delivery failed after %d attempts", attempts)
     return None
-
-
-async def send(bot: ExtBot[None], chat_id: int, reply: Reply, language: str) -> Message | None:
-    """Send one reply; None when it could not be delivered."""
-    text = text_of(reply, language)
-    caption = text[:1024]  # Telegram's caption limit
-    if reply.document is not None:
-        name, content = reply.document
-        document = InputFile(content, filename=name)
-        return await with_retries(lambda: bot.send_document(chat_id, document, caption=caption))
-    if reply.picture is not None:
-        photo = InputFile(reply.picture, filename="chart.png")
-        return await with_retries(lambda: bot.send_photo(chat_id, photo, caption=caption))
-    return await with_retries(lambda: bot.send_message(chat_id, text, reply_markup=markup(reply, language)))
-
-
-async def send_outbound(bot: ExtBot[None], message: Outbound) -> Message | None:
-    """Send (or edit, where the flow asks to) one message for someone else."""
-    if message.edit is not None:
-        text = text_of(message.reply, message.language)
-        try:
-            edited = await bot.edit_message_text(
-                text, chat_id=message.reach, message_id=message.edit, reply_markup=inline_markup(message.reply, message.language)
-            )
-            return edited if isinstance(edited, Message) else None
-        except BadRequest:
-            pass  # too old to edit: send it as a new message instead
-    return await send(bot, message.reach, message.reply, message.language)

@@ -4,22 +4,24 @@ matching flow. Thin: the decisions are made in ``flows``."""
 from __future__ import annotations
 
 from telegram import CallbackQuery, Message, Update
-from telegram.error import BadRequest
 
-from bot import coordinator
+from bot import coordinator, outbox
 from bot.context import KollegaContext, Services
-from bot.delivery import send, send_outbound, with_retries
-from bot.relay import copy, copy_by_id
-from bot.render import inline_markup, parse_callback, text_of
+from bot.delivery import with_retries
+from bot.render import parse_callback
 from flows.casework import Target
 from flows.catalogue import render
 from flows.intake import Person, Result
 from flows.ports import CounsellorView
-from flows.replies import Button, Outbound, Reply, Text
+from flows.replies import Button, Reply, Text
+from storage.outbox import Outgoing
+from storage.store import SqlTx
 
 COUNSELLOR_COMMANDS = ("available", "away", "cases", "case", "close")
 COORDINATOR_COMMANDS = ("queue", "stats")
 STAFF_STEPS = ("offer", "case", "enrol", "route")
+RELAY_STEP = "relay"
+"""The button on a relayed copy (see ``_from_doctor``)."""
 
 
 def person(update: Update, context: KollegaContext) -> Person:
@@ -29,34 +31,24 @@ def person(update: Update, context: KollegaContext) -> Person:
 
 
 async def show(update: Update, context: KollegaContext, result: Result, pressed: CallbackQuery | None = None) -> None:
-    """Send a result: edit the pressed message where that reads better, then send the rest."""
+    """Post a result into the update's unit of work: edit the pressed message where that
+    reads better, then the rest; all of it is sent once the update is committed."""
     chat = update.effective_chat
     assert chat is not None
     replies = list(result.replies)
+    posted: list[Outgoing] = []
     if pressed is not None and isinstance(pressed.message, Message):
         message = pressed.message
-        try:
-            if result.replace and replies and not replies[0].request_contact:
-                first = replies.pop(0)
-                await message.edit_text(text_of(first, result.language), reply_markup=inline_markup(first, result.language))
-            elif message.text:
-                # Keep the question on screen with the chosen answer, without live buttons.
-                chosen = _pressed_label(pressed)
-                await message.edit_text(f"{message.text}\n\n→ {chosen}" if chosen else message.text, reply_markup=None)
-        except BadRequest:
-            pass  # too old to edit, or unchanged: sending below is enough
-    for reply in replies:
-        await send(context.bot, chat.id, reply, result.language)
-    await deliver(context.services, context.bot, result.outbound)
-
-
-async def deliver(services: Services, bot: object, outbound: list[Outbound]) -> None:
-    """Messages for other people; tracked ones report their message id to the flows."""
-    for message in outbound:
-        sent = await send_outbound(bot, message)  # type: ignore[arg-type]
-        if sent is not None and message.track:
-            async with services.store.transaction() as tx:
-                await services.casework.on_sent(tx, message.track, sent.message_id)
+        if result.replace and replies and not replies[0].request_contact:
+            posted.append(outbox.edit(chat.id, message.message_id, replies.pop(0), result.language, fallback=True))
+        elif message.text:
+            # Keep the question on screen with the chosen answer, without live buttons.
+            chosen = _pressed_label(pressed)
+            shown = f"{message.text}\n\n→ {chosen}" if chosen else message.text
+            posted.append(outbox.annotate(chat.id, message.message_id, shown))
+    posted += [outbox.reply(chat.id, reply, result.language) for reply in replies]
+    posted += [outbox.outbound(message) for message in result.outbound]
+    await outbox.post(context.services.store, posted, context.services.clock())
 
 
 def _pressed_label(query: CallbackQuery) -> str:
@@ -104,7 +96,7 @@ async def on_command(update: Update, context: KollegaContext) -> None:
         if user is None or not await services.roster.is_coordinator(user.id):
             await show(update, context, _refusal("coordinator.not_for_you", services))
             return
-        await coordinator.command(update, context, name, argument)
+        await show(update, context, await coordinator.command(services, name, argument))
         return
     await show(update, context, await services.intake.command(me, name))
 
@@ -114,14 +106,25 @@ def _refusal(key: str, services: Services) -> Result:
 
 
 async def on_press(update: Update, context: KollegaContext) -> None:
-    """A button press: staff buttons for staff, otherwise the doctor's conversation."""
+    """A button press: staff buttons for staff, otherwise the doctor's conversation.
+
+    The press is answered (the spinner stopped) once the update is committed, by the pipeline.
+    """
     query = update.callback_query
     assert query is not None
     step, action = parse_callback(query.data)
     services = context.services
-    counsellor = await _counsellor(update, context) if step in STAFF_STEPS else None
+    counsellor = await _counsellor(update, context) if step in (*STAFF_STEPS, RELAY_STEP) else None
+    if step == RELAY_STEP:
+        # The button on a relayed copy. The copy's text is someone's words, so it is never
+        # edited or quoted back (no ``pressed``): a counsellor's press picks that case for
+        # their next messages, a doctor's shows where their case stands.
+        if counsellor is not None and action.startswith("focus:"):
+            await show(update, context, await services.roster.press(counsellor, "case", action))
+        else:
+            await show(update, context, await services.intake.command(person(update, context), "status"))
+        return
     if counsellor is not None and step == "route":
-        await with_retries(query.answer)
         await _route_chosen(update, context, counsellor, action)
         return
     if counsellor is not None:
@@ -131,7 +134,6 @@ async def on_press(update: Update, context: KollegaContext) -> None:
         result = _refusal("offer.not_yours", services)
     else:
         result = await services.intake.press(person(update, context), step, action)
-    await with_retries(query.answer)
     await show(update, context, result, pressed=query)
 
 
@@ -171,28 +173,63 @@ async def on_edit(update: Update, context: KollegaContext) -> None:
 
 
 # --- relaying ----------------------------------------------------------------------
+# A relayed message is posted as a copy of the original (copyMessage when the update is
+# committed): its words never pass through Kollega's storage. The button on the copy says
+# whose it is: the case code for the counsellor, the alias for the doctor.
 async def _from_doctor(update: Update, context: KollegaContext, me: Person, target: Target, message: Message) -> None:
     services = context.services
-    # Only the number behind the share button (a contact whose user id is the sender's own).
-    if message.contact is not None and message.contact.user_id != update.effective_user.id:  # type: ignore[union-attr]
-        await show(update, context, Result(target.language, [Reply(Text("doctor.phone_not_own"))]))
-        return
-    header = render(Text("relay.from_doctor", {"code": target.code}), target.language)
-    if message.contact is not None:
-        header = render(Text("relay.contact_header", {"code": target.code}), target.language)
-    arrived = await copy(context.bot, message, target.reach, header)
     language = await _reader_language(services, me)
-    if arrived is None:
-        await show(update, context, Result(language, [Reply(Text("relay.failed"))]))
-        return
-    async with services.store.transaction() as tx:
-        await services.casework.on_sent(tx, f"relay:{target.code}:{target.counsellor_id}", arrived)
-        await services.casework.relayed(tx, target.code)
     if message.contact is not None:
+        # Only the number behind the share button (a contact whose user id is the sender's own).
+        if message.contact.user_id != me_id(update):
+            await show(update, context, Result(target.language, [Reply(Text("doctor.phone_not_own"))]))
+            return
+        header = render(Text("relay.contact_header", {"code": target.code}), target.language)
+        arrived = await _send_contact(context, message, target.reach, header)
+        if arrived is None:
+            await show(update, context, Result(language, [Reply(Text("relay.failed"))]))
+            return
+        await services.casework.on_sent(_unit(services), f"relay:{target.code}:{target.counsellor_id}", arrived)
+        await services.casework.relayed(_unit(services), target.code)
         done = Reply(Text("doctor.phone_shared", {"alias": target.alias}), remove_keyboard=True)
         await show(update, context, Result(language, [done]))
-    elif message.text is not None and services.intake.is_crisis(message.text):
+        return
+    label = render(Text("relay.doctor_button", {"code": target.code}), target.language)
+    notice = render(Text("relay.failed"), language)
+    copy = outbox.relay(
+        target.reach, message.chat_id, message.message_id, label, (RELAY_STEP, f"focus:{target.code}"), notice,
+        track=f"relay:{target.code}:{target.counsellor_id}",
+    )  # fmt: skip
+    await outbox.post(services.store, [copy], services.clock())
+    await services.casework.relayed(_unit(services), target.code)
+    if message.text is not None and services.intake.is_crisis(message.text):
         await show(update, context, await services.intake.crisis_in_case(me))
+
+
+def me_id(update: Update) -> int:
+    user = update.effective_user
+    assert user is not None  # guaranteed by the private-chat guard
+    return user.id
+
+
+def _unit(services: Services) -> SqlTx:
+    """The update's unit of work (every handler runs inside one, see bot.serve)."""
+    tx = services.store.current()
+    assert tx is not None, "handlers run inside the update's unit of work"
+    return tx
+
+
+async def _send_contact(context: KollegaContext, message: Message, reach: int, header: str) -> int | None:
+    """A shared phone number, sent from memory: it is never written anywhere, the outbox included.
+
+    Only the number and a header: no user id, no name, so the recipient cannot open the
+    sender's account. Sent inside the update's unit of work, so a crash can repeat it but
+    not lose it (the update is redelivered until its unit commits).
+    """
+    assert message.contact is not None
+    phone = message.contact.phone_number
+    sent = await with_retries(lambda: context.bot.send_contact(reach, phone_number=phone, first_name=header[:64]))
+    return sent.message_id if sent else None
 
 
 async def _reader_language(services: Services, me: Person) -> str:
@@ -217,8 +254,7 @@ async def _from_counsellor(update: Update, context: KollegaContext, counsellor: 
         )
         await show(update, context, Result(counsellor.language, [Reply(Text("counsellor.which_case"), buttons, step="route")]))
         return True
-    header = render(Text("relay.from_counsellor", {"alias": counsellor.alias}), target.language)
-    await _counsellor_relay(update, context, counsellor, target, await copy(context.bot, message, target.reach, header))
+    await _counsellor_relay(update, context, counsellor, target, message)
     return True
 
 
@@ -235,19 +271,25 @@ async def _route_chosen(update: Update, context: KollegaContext, counsellor: Cou
     if isinstance(target, list):
         await show(update, context, Result(counsellor.language, [Reply(Text("counsellor.no_such_case", {"code": code}))]))
         return
-    header = render(Text("relay.from_counsellor", {"alias": counsellor.alias}), target.language)
-    arrived = await copy_by_id(context.bot, counsellor.telegram_id, message_id, target.reach, header)
-    await _counsellor_relay(update, context, counsellor, target, arrived)
+    await _counsellor_relay(update, context, counsellor, target, message_id)
 
 
 async def _counsellor_relay(
-    update: Update, context: KollegaContext, counsellor: CounsellorView, target: Target, arrived: int | None
+    update: Update, context: KollegaContext, counsellor: CounsellorView, target: Target, original: Message | int
 ) -> None:
     services = context.services
-    if arrived is None:
-        await show(update, context, Result(counsellor.language, [Reply(Text("relay.failed"))]))
-        return
-    async with services.store.transaction() as tx:
-        await services.casework.relayed(tx, target.code)
-        if counsellor.focus_case != target.code:
-            await tx.set_focus(counsellor.id, target.code)
+    if isinstance(original, Message) and original.contact is not None:
+        header = render(Text("relay.from_counsellor", {"alias": counsellor.alias}), target.language)
+        if await _send_contact(context, original, target.reach, header) is None:
+            await show(update, context, Result(counsellor.language, [Reply(Text("relay.failed"))]))
+            return
+    else:
+        message_id = original.message_id if isinstance(original, Message) else original
+        label = render(Text("relay.counsellor_button", {"alias": counsellor.alias}), target.language)
+        notice = render(Text("relay.failed"), counsellor.language)
+        copy = outbox.relay(target.reach, counsellor.telegram_id, message_id, label, (RELAY_STEP, "status"), notice)
+        await outbox.post(services.store, [copy], services.clock())
+    tx = _unit(services)
+    await services.casework.relayed(tx, target.code)
+    if counsellor.focus_case != target.code:
+        await tx.set_focus(counsellor.id, target.code)

@@ -1,70 +1,271 @@
-"""Serving updates so that none is lost when the process dies.
+"""Serving updates so that none is lost and none is handled twice.
 
-PTB's own poller confirms updates to Telegram (by asking for the next offset)
-before their handlers have run, and its webhook server answers 200 before
-handling; a crash in between loses whatever was in flight (tests/test_faults.py
-lost about ten updates per SIGKILL that way, among them messages to a
-counsellor). Here an update is confirmed only once it has been handled: the
-poller asks for the next offset only then, and the webhook answers only then,
-so after a crash Telegram delivers it again. A redelivered update is
-recognised by its id (``processed_updates``), so nothing is handled twice.
+Every update is one unit of work (:func:`handle_update`): its claim (a row keyed by the
+update id), whatever the flows change, the events they record and every message they
+post to the outbox are committed together, or not at all. Only after that commit is the
+update confirmed to Telegram (the poller's offset moves past it; the webhook answers
+200). So a crash before the commit leaves nothing behind, and Telegram delivers the
+update again; a crash after it leaves the claim, and the redelivery is a no-op.
+
+The poller (:class:`Poller`) handles updates side by side, one chat's in order, and
+parses each raw update on its own: one it cannot read is counted, logged by its id only,
+and confirmed, so it never stalls the others (PTB's own ``get_updates`` would log the
+whole batch, content and all, and raise).
 """
 
 from __future__ import annotations
 
 import asyncio
-import hmac
-import json
 import logging
 import signal
+from collections.abc import Awaitable, Callable
 from typing import Any
 
 from telegram import Update
 from telegram.error import InvalidToken, TelegramError
-from tornado.httpserver import HTTPServer
-from tornado.web import Application as WebApplication
-from tornado.web import RequestHandler
 
 from bot.config import Config
+from bot.context import Services
+from flows.catalogue import render
+from flows.replies import Text
+from storage.outbox import Method, Outgoing
 
 log = logging.getLogger(__name__)
 
 POLL_SECONDS = 30
 """Long-polling wait: Telegram answers at once when there is an update."""
-WEBHOOK_PATH = "/telegram"
+IN_FLIGHT = 32
+"""Updates handled at once; each chat's still one after the other."""
+DRAIN_SECONDS = 10.0
+"""On SIGTERM: how long in-flight updates, and then the outbox, may take to finish."""
 CHAT_LOCKS = 64
-"""Webhook updates arrive concurrently; one chat's updates are handled in order (striped locks)."""
+"""Webhook requests arrive concurrently; one chat's updates are handled in order (striped locks)."""
 
 App = Any  # telegram.ext.Application with our context types
 
 
-async def serve(application: App, config: Config) -> None:
-    """Run the bot until SIGINT or SIGTERM: initialise, start, serve, then stop cleanly."""
+class _RolledBack(Exception):
+    """A handler failed: nothing the update did is kept."""
+
+
+async def handle_update(application: App, update: Update) -> None:
+    """One update, one unit of work: claimed, handled, its messages posted, committed.
+
+    Raises when even that could not be written (the database is away): the update is then
+    not confirmed, and Telegram delivers it again.
+    """
+    services: Services = application.bot_data["services"]
+    try:
+        async with services.store.update(update.update_id, services.clock()) as unit:
+            if unit is None:
+                log.info("skipped a redelivered update")
+            else:
+                await application.process_update(update)
+                if unit.failure is not None:
+                    raise _RolledBack from unit.failure
+    except _RolledBack:
+        # Nothing of the failed handling is kept; telling the person to try again is what
+        # the update leaves behind, so it is not handled (and failed) over and over.
+        async with services.store.update(update.update_id, services.clock()) as unit:
+            chat = update.effective_chat
+            if unit is not None and chat is not None and chat.type == chat.PRIVATE:
+                text = render(Text("error.retry"), services.config.flow.default_language)
+                await unit.post(Outgoing(chat.id, Method.SEND, {"text": text}), services.clock())
+    if update.callback_query is not None:
+        # Stops the button's spinner: after the commit, once, and worth nothing later (a
+        # redelivered press finds its query answered or expired, and Telegram says so).
+        try:
+            await update.callback_query.answer()
+        except TelegramError:
+            pass
+
+
+def chat_key(update: Update) -> int:
+    """What orders updates: the chat (a person's private chat), else the update itself."""
+    chat = update.effective_chat
+    return chat.id if chat is not None else update.update_id
+
+
+class Poller:
+    """Long polling that confirms an update only once its unit of work is committed."""
+
+    def __init__(self, application: App, handle: Callable[[Update], Awaitable[None]], in_flight: int = IN_FLIGHT) -> None:
+        self.application = application
+        self.handle = handle
+        self.slots = asyncio.Semaphore(in_flight)
+        self.running: dict[int, asyncio.Task[None]] = {}
+        """Updates being handled, by id."""
+        self.finished: set[int] = set()
+        """Handled (or unreadable) ids not yet below the confirmed offset."""
+        self.failed: set[int] = set()
+        """Ids whose handling failed: the offset stays below them until they are handled."""
+        self.last_of_chat: dict[int, asyncio.Task[None]] = {}
+        self.unreadable = 0
+        self.offset: int | None = None
+
+    async def run(self, stop: asyncio.Event) -> None:
+        """Fetch, hand out, confirm; until ``stop`` is set (then wait for what is in flight)."""
+        pause = 1.0
+        try:
+            while not stop.is_set():
+                try:
+                    batch = await self._fetch(stop)
+                except InvalidToken:
+                    log.error("Telegram refused the bot token; stopping")
+                    raise
+                except (TelegramError, OSError) as error:
+                    log.warning("getUpdates failed (%s); retrying in %.0f s", type(error).__name__, pause)
+                    await _sleep_unless(stop, pause)
+                    pause = min(pause * 2, 30.0)
+                    continue
+                if batch is None:
+                    break
+                fresh = 0
+                for raw in batch:
+                    fresh += await self._take(raw)
+                self._advance()
+                if self.failed:
+                    # Something could not be written (the database is away, most likely): the
+                    # failed updates come back with the next batch, after a pause.
+                    await _sleep_unless(stop, pause)
+                    pause = min(pause * 2, 30.0)
+                else:
+                    pause = 1.0
+                if not fresh and self.running:
+                    # Everything Telegram gave back is in hand: wait until something finishes
+                    # (and the offset can move) rather than asking again at once.
+                    await asyncio.wait(list(self.running.values()), return_when=asyncio.FIRST_COMPLETED)
+        finally:
+            if self.running:
+                await asyncio.wait(list(self.running.values()), timeout=DRAIN_SECONDS)
+
+    async def _fetch(self, stop: asyncio.Event) -> list[Any] | None:
+        bot = self.application.bot
+        data = {"timeout": POLL_SECONDS, "allowed_updates": Update.ALL_TYPES}
+        if self.offset is not None:
+            data["offset"] = self.offset
+        # The raw list, parsed here one update at a time (see the module docstring).
+        fetch = asyncio.ensure_future(bot._post("getUpdates", data, read_timeout=POLL_SECONDS + 10))
+        stopping = asyncio.ensure_future(stop.wait())
+        await asyncio.wait({fetch, stopping}, return_when=asyncio.FIRST_COMPLETED)
+        stopping.cancel()
+        if not fetch.done():
+            fetch.cancel()
+            await asyncio.gather(fetch, return_exceptions=True)
+            return None
+        result = fetch.result()
+        return result if isinstance(result, list) else []
+
+    async def _take(self, raw: Any) -> int:
+        """Start handling one raw update; 1 if it was new."""
+        update_id = raw.get("update_id") if isinstance(raw, dict) else None
+        if not isinstance(update_id, int) or update_id in self.running or update_id in self.finished:
+            return 0
+        self.failed.discard(update_id)
+        try:
+            update = Update.de_json(raw, self.application.bot)
+        except Exception as error:
+            self.unreadable += 1
+            log.error("could not read update %d (%s); skipped", update_id, type(error).__name__)
+            self.finished.add(update_id)
+            return 1
+        await self.slots.acquire()
+        key = chat_key(update)
+        before = self.last_of_chat.get(key)
+        task = asyncio.create_task(self._handle(update, before))
+        self.running[update_id] = task
+        self.last_of_chat[key] = task
+        task.add_done_callback(lambda done: self._done(update_id, key, done))
+        return 1
+
+    async def _handle(self, update: Update, before: asyncio.Task[None] | None) -> None:
+        try:
+            if before is not None:
+                await asyncio.shield(before)  # this chat's earlier update first; if it failed, so does this one
+            await self.handle(update)
+        finally:
+            self.slots.release()
+
+    def _done(self, update_id: int, key: int, task: asyncio.Task[None]) -> None:
+        del self.running[update_id]
+        if self.last_of_chat.get(key) is task:
+            del self.last_of_chat[key]
+        if task.cancelled() or task.exception() is not None:
+            if not task.cancelled():
+                log.error("update %d not handled (%s); it will come again", update_id, type(task.exception()).__name__)
+            self.failed.add(update_id)  # the offset stays below it, and Telegram sends it again
+            return
+        self.finished.add(update_id)
+
+    def _advance(self) -> None:
+        """The next offset: past every update that is finished, never past one that is not."""
+        unfinished = self.running.keys() | self.failed
+        known = unfinished | self.finished
+        if not known:
+            return
+        confirmable = min(unfinished) if unfinished else max(known) + 1
+        self.offset = max(self.offset or 0, confirmable)
+        self.finished = {u for u in self.finished if u >= self.offset}
+
+
+async def _sleep_unless(stop: asyncio.Event, seconds: float) -> None:
+    try:
+        await asyncio.wait_for(stop.wait(), timeout=seconds)
+    except TimeoutError:
+        pass
+
+
+def ordered(handle: Callable[[Update], Awaitable[None]]) -> Callable[[Update], Awaitable[None]]:
+    """``handle`` with one chat's updates one after the other (webhook requests come concurrently)."""
+    locks = [asyncio.Lock() for _ in range(CHAT_LOCKS)]
+
+    async def handle_in_order(update: Update) -> None:
+        async with locks[chat_key(update) % CHAT_LOCKS]:
+            await handle(update)
+
+    return handle_in_order
+
+
+async def serve(application: App, config: Config) -> int:
+    """Run the bot until SIGINT or SIGTERM; the exit code: 0 after a clean stop, 1 if serving died."""
+    from bot.webhook import open_webhook
+
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGINT, signal.SIGTERM):
         loop.add_signal_handler(sig, stop.set)
     await application.initialize()
-    server: HTTPServer | None = None
-    poller: asyncio.Task[None] | None = None
+    server: Any = None
+    serving: asyncio.Task[None] | None = None
+    failed = False
+
+    async def handle(update: Update) -> None:
+        await handle_update(application, update)
+
     try:
         if application.post_init is not None:
             await application.post_init(application)
         await application.start()
         if config.webhook_url:
-            server = await _open_webhook(application, config)
+            server = await open_webhook(config, application.bot, ordered(handle))
             log.info("webhook mode on %s:%d", config.webhook_listen, config.webhook_port)
         else:
             await application.bot.delete_webhook()
-            poller = asyncio.create_task(_poll(application, stop))
+            serving = asyncio.create_task(Poller(application, handle).run(stop), name="poller")
             log.info("long polling")
-        await stop.wait()
+        failed = await _until_stopped(stop, [t for t in (serving, *application.bot_data.get("tasks", [])) if t])
     finally:
-        if poller is not None:
-            poller.cancel()
-            await asyncio.gather(poller, return_exceptions=True)
+        stop.set()
+        if serving is not None:
+            await asyncio.gather(serving, return_exceptions=True)
         if server is not None:
-            server.stop()
+            await server.close()
+        services: Services | None = application.bot_data.get("services")
+        if services is not None and services.sender is not None:
+            try:
+                await asyncio.wait_for(services.sender.drain(), timeout=DRAIN_SECONDS)
+            except TimeoutError:
+                log.warning("stopped with %d messages still owed; they go out at the next start", services.sender.in_hand)
         if application.running:
             await application.stop()
             if application.post_stop is not None:
@@ -72,72 +273,16 @@ async def serve(application: App, config: Config) -> None:
         await application.shutdown()
         if application.post_shutdown is not None:
             await application.post_shutdown(application)
+    return 1 if failed else 0
 
 
-async def _poll(application: App, stop: asyncio.Event) -> None:
-    """Fetch, handle, and only then confirm (the next getUpdates carries the new offset)."""
-    offset: int | None = None
-    pause = 1.0
-    while not stop.is_set():
-        try:
-            updates = await application.bot.get_updates(
-                offset=offset, timeout=POLL_SECONDS, allowed_updates=Update.ALL_TYPES
-            )
-        except InvalidToken:
-            log.error("Telegram refused the bot token; stopping")
-            stop.set()
-            return
-        except TelegramError as error:
-            log.warning("getUpdates failed (%s); retrying in %.0f s", type(error).__name__, pause)
-            await asyncio.sleep(pause)
-            pause = min(pause * 2, 30.0)
-            continue
-        pause = 1.0
-        for update in updates:
-            await application.process_update(update)
-            offset = update.update_id + 1
-
-
-class _WebhookHandler(RequestHandler):
-    """POST /telegram: check Telegram's secret-token header, handle the update, then answer."""
-
-    SUPPORTED_METHODS = ("POST",)  # type: ignore[assignment]
-
-    def initialize(self, bot_application: App, secret: str, locks: list[asyncio.Lock]) -> None:
-        self.bot_application = bot_application
-        self.secret = secret
-        self.locks = locks
-
-    async def post(self) -> None:
-        given = self.request.headers.get("X-Telegram-Bot-Api-Secret-Token", "")
-        if not hmac.compare_digest(given.encode(), self.secret.encode()):
-            log.warning("refused a webhook request without the right secret token")
-            self.set_status(403)
-            return
-        try:
-            update = Update.de_json(json.loads(self.request.body), self.bot_application.bot)
-        except (ValueError, TypeError, KeyError):
-            self.set_status(400)
-            return
-        chat = update.effective_chat
-        lock = self.locks[(chat.id if chat else update.update_id) % len(self.locks)]
-        async with lock:
-            await self.bot_application.process_update(update)
-        self.set_status(200)
-
-    def log_exception(self, *args: Any) -> None:
-        log.error("webhook request failed")  # tornado's own log would include the request body
-
-
-async def _open_webhook(application: App, config: Config) -> HTTPServer:
-    locks = [asyncio.Lock() for _ in range(CHAT_LOCKS)]
-    web = WebApplication(
-        [(WEBHOOK_PATH, _WebhookHandler, {"bot_application": application, "secret": config.webhook_secret, "locks": locks})],
-        log_function=lambda handler: None,  # access logs would carry nothing useful and cost a line per update
-    )
-    server = HTTPServer(web)
-    server.listen(config.webhook_port, address=config.webhook_listen)
-    await application.bot.set_webhook(
-        url=config.webhook_url, secret_token=config.webhook_secret, allowed_updates=Update.ALL_TYPES
-    )
-    return server
+async def _until_stopped(stop: asyncio.Event, tasks: list[asyncio.Task[Any]]) -> bool:
+    """Wait for SIGTERM/SIGINT; True if one of the tasks that must run forever ended first."""
+    stopping = asyncio.ensure_future(stop.wait())
+    done, _ = await asyncio.wait({stopping, *tasks}, return_when=asyncio.FIRST_COMPLETED)
+    stopping.cancel()
+    ended = [t for t in done if t is not stopping]
+    for task in ended:
+        error = None if task.cancelled() else task.exception()
+        log.error("%s stopped unexpectedly (%s); exiting", task.get_name(), type(error).__name__ if error else "ended")
+    return bool(ended)

@@ -13,7 +13,19 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any, ClassVar
 
-from sqlalchemy import JSON, BigInteger, DateTime, ForeignKey, Index, Integer, LargeBinary, MetaData, String, UniqueConstraint
+from sqlalchemy import (
+    JSON,
+    BigInteger,
+    DateTime,
+    ForeignKey,
+    Index,
+    Integer,
+    LargeBinary,
+    MetaData,
+    String,
+    UniqueConstraint,
+    false,
+)
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 
 NAMING_CONVENTION = {
@@ -139,6 +151,44 @@ class TimerRow(Base):
     subject: Mapped[str] = mapped_column(String(64))
     """A pseudonym (drafts) or a case code (cases); never an identity."""
     due_at: Mapped[datetime] = mapped_column(index=True)
+    attempts: Mapped[int] = mapped_column(default=0, server_default="0")
+    """Failed runs so far: each failure moves ``due_at`` on (backoff), alone in its transaction."""
+    parked: Mapped[bool] = mapped_column(default=False, server_default=false())
+    """Failed too often: no longer run, shown to coordinators in /queue."""
+
+
+class OutboxRow(Base):
+    """A message the bot owes someone, written in the transaction that decided to send it.
+
+    Delivered after that commit and deleted once Telegram accepted it, so a crash loses
+    none. Never what anyone typed: bot texts are rendered from the catalogues, and a
+    relayed message is named by its source chat (sealed) and message id and delivered
+    with copyMessage. Recipients are sealed; ``lane`` (an HMAC of the chat) keeps each
+    chat's messages in order without naming the chat.
+    """
+
+    __tablename__ = "outbox"
+    # Ids are never reused (SQLite would reuse a deleted row's id without AUTOINCREMENT): the
+    # sender knows rows by id, and a delivered row's id must never come back as a new message.
+    __table_args__ = {"sqlite_autoincrement": True}  # noqa: RUF012
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    lane: Mapped[str] = mapped_column(String(32), index=True)
+    sealed_to: Mapped[bytes] = mapped_column(LargeBinary)
+    method: Mapped[str] = mapped_column(String(16))
+    payload: Mapped[dict[str, Any]]
+    """Rendered bot text, buttons and the message ids the method needs (never typed text)."""
+    content: Mapped[bytes | None] = mapped_column(LargeBinary)
+    """A document or picture for coordinators (anonymous statistics)."""
+    sealed_from: Mapped[bytes | None] = mapped_column(LargeBinary)
+    """For a relay: the chat the message is copied from."""
+    sealed_notify: Mapped[bytes | None] = mapped_column(LargeBinary)
+    """For a relay: who to tell when it cannot be delivered."""
+    track: Mapped[str | None] = mapped_column(String(64))
+    attempts: Mapped[int] = mapped_column(default=0)
+    due_at: Mapped[datetime] = mapped_column(index=True)
+    leased_until: Mapped[datetime | None]
+    """A sender is delivering it until then; after that any sender may take it."""
 
 
 class RelayRow(Base):
@@ -153,17 +203,16 @@ class RelayRow(Base):
 
 
 class ProcessedUpdateRow(Base):
-    """Update ids claimed or handled, so a redelivered update is handled once.
+    """Update ids whose effects are committed, so a redelivered update is handled once.
 
-    ``done`` turns true only after the handlers ran: an update claimed by a process
-    that died before finishing it is taken up again when Telegram redelivers it.
+    The row is written in the update's own transaction: it exists exactly when that
+    update's state changes, events and outbox rows do.
     """
 
     __tablename__ = "processed_updates"
 
     update_id: Mapped[int] = mapped_column(BigInteger, primary_key=True, autoincrement=False)
     at: Mapped[datetime] = mapped_column(index=True)
-    done: Mapped[bool] = mapped_column(default=False)
 
 
 class EventRow(Base):

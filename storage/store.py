@@ -3,19 +3,21 @@
 from __future__ import annotations
 
 import secrets
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
+from contextvars import ContextVar
 from datetime import datetime, timedelta
 from typing import Any
 
 from sqlalchemy import delete, func, select, update
-from sqlalchemy.exc import IntegrityError
+from sqlalchemy.dialects.postgresql import insert as postgresql_insert
+from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from flows.events import Event
 from flows.ports import CaseView, CounsellorView, Due, OfferView
 from flows.triage import Draft
-from storage import roster
+from storage import outbox, roster
 from storage.models import (
     CaseRow,
     CoordinatorRow,
@@ -23,16 +25,18 @@ from storage.models import (
     DraftRow,
     EventRow,
     OfferRow,
+    OutboxRow,
     ProcessedUpdateRow,
     RelayRow,
     TimerRow,
 )
+from storage.outbox import Outgoing
 from storage.sealing import Keyring
 
 CODE_ALPHABET = "ABCDEFGHJKLMNPQRSTUVWXYZ23456789"  # no 0/O, 1/I: read aloud safely
 OPEN_STATUSES = ("queued", "offered", "active")
-CLAIM_EXPIRY = timedelta(seconds=60)
-"""A claimed update not finished after this long belonged to a process that died."""
+TIMER_ATTEMPTS = 6
+"""A timer that failed this often is parked (shown in /queue) instead of retried."""
 INTEGER_MAX = 2**31 - 1
 """The largest value an ``Integer`` column holds on every database (PostgreSQL's ``integer``)."""
 
@@ -105,6 +109,23 @@ class SqlTx:
         self._drafts: dict[str, DraftRow] = {}
         """Draft rows read in this transaction: the session holds them only weakly."""
         self.locking = session.bind.dialect.name == "postgresql" if session.bind else False
+        self.posted: list[tuple[Outgoing, OutboxRow]] = []
+        self.failure: BaseException | None = None
+        """Set when a handler failed: the unit is then rolled back instead of committed."""
+
+    # --- the outbox -----------------------------------------------------------
+    async def post(self, message: Outgoing, now: datetime) -> None:
+        """Owe ``message``: written with this unit of work, delivered after it commits."""
+        row = outbox.to_row(self.keyring, message, now)
+        self.session.add(row)
+        self.posted.append((message, row))
+
+    async def flush_posted(self) -> None:
+        """Give the posted messages their row ids (the sender needs them to acknowledge)."""
+        if self.posted:
+            await self.session.flush()
+            for message, row in self.posted:
+                message.id = row.id
 
     # --- drafts -------------------------------------------------------------
     async def get_draft(self, pseudonym: str) -> Draft | None:
@@ -235,7 +256,12 @@ class SqlTx:
         await self.session.execute(delete(TimerRow).where(TimerRow.subject == subject))
 
     async def next_due(self, now: datetime) -> Due | None:
-        query = select(TimerRow).where(TimerRow.due_at <= now).order_by(TimerRow.due_at, TimerRow.id).limit(1)
+        query = (
+            select(TimerRow)
+            .where(TimerRow.due_at <= now, TimerRow.parked.is_(False))
+            .order_by(TimerRow.due_at, TimerRow.id)
+            .limit(1)
+        )
         # Transactions already run one at a time (storage.db); SKIP LOCKED keeps two timer
         # workers from taking the same row even on a connection made without that lock.
         if self.locking:
@@ -247,6 +273,20 @@ class SqlTx:
         await self.session.delete(row)
         await self.session.flush()
         return due
+
+    async def timer_failed(self, due: Due, now: datetime) -> bool:
+        """A timer's run failed (and was rolled back): try again later, or park it; True if parked."""
+        row = await self.session.scalar(select(TimerRow).where(TimerRow.kind == due.kind, TimerRow.subject == due.subject))
+        if row is None:
+            return False
+        row.attempts += 1
+        row.parked = row.attempts >= TIMER_ATTEMPTS
+        row.due_at = now + timedelta(seconds=min(30 * 2**row.attempts, 3600))
+        return row.parked
+
+    async def parked_timers(self) -> list[Due]:
+        rows = (await self.session.scalars(select(TimerRow).where(TimerRow.parked.is_(True)).order_by(TimerRow.id))).all()
+        return [Due(row.kind, row.subject, row.due_at) for row in rows]
 
     async def pseudonym_of_case(self, code: str) -> str | None:
         return await self.session.scalar(select(CaseRow.pseudonym).where(CaseRow.code == code))
@@ -457,37 +497,76 @@ class SqlTx:
 
 
 class SqlStore:
-    """``flows.ports.Store`` over an async sessionmaker."""
+    """``flows.ports.Store`` over an async sessionmaker: one unit of work at a time per task.
+
+    A unit opened while another is open in the same task joins it (``transaction``), so
+    everything one update causes, across the flows it passes through, commits together.
+    """
 
     def __init__(self, sessions: async_sessionmaker[AsyncSession], keyring: Keyring) -> None:
         self.sessions = sessions
         self.keyring = keyring
-
-    async def claim_update(self, update_id: int, now: datetime) -> bool:
-        """True when this process should handle the update: first delivery, or a redelivery of
-        one whose earlier claim never finished (its process died) and is older than CLAIM_EXPIRY."""
-        try:
-            async with self.sessions.begin() as session:
-                session.add(ProcessedUpdateRow(update_id=update_id, at=now, done=False))
-            return True
-        except IntegrityError:
-            pass
-        async with self.sessions.begin() as session:
-            stale = (
-                (ProcessedUpdateRow.update_id == update_id)
-                & ProcessedUpdateRow.done.is_(False)
-                & (ProcessedUpdateRow.at < now - CLAIM_EXPIRY)
-            )
-            retaken = await session.execute(update(ProcessedUpdateRow).where(stale).values(at=now))
-            return bool(retaken.rowcount)  # type: ignore[attr-defined]
-
-    async def finish_update(self, update_id: int) -> None:
-        """The update's handlers have run: a later redelivery is skipped."""
-        async with self.sessions.begin() as session:
-            done = update(ProcessedUpdateRow).where(ProcessedUpdateRow.update_id == update_id).values(done=True)
-            await session.execute(done)
+        self.on_commit: Callable[[list[Outgoing]], None] | None = None
+        """Hands the messages a unit posted to the sender, once they are committed."""
+        self.delivered: set[int] = set()
+        """Outbox rows Telegram accepted that are still to be deleted: the next unit of work
+        (whatever it is for) deletes them first, so delivery costs no transaction of its own."""
 
     @asynccontextmanager
     async def transaction(self) -> AsyncIterator[SqlTx]:
+        """A unit of work: the one already open in this task, or a new one."""
+        current = _CURRENT.get()
+        if current is not None:
+            yield current
+            return
+        async with self._unit() as tx:
+            yield tx
+
+    @asynccontextmanager
+    async def update(self, update_id: int, now: datetime) -> AsyncIterator[SqlTx | None]:
+        """The one unit of work of an update, claimed by its id first.
+
+        Yields None when that update's effects are already committed (a redelivery): the
+        claim is a row written in this same transaction, so it exists exactly when the
+        update's effects do, and an update whose handling died with its process is
+        handled again when Telegram redelivers it.
+        """
+        async with self._unit() as tx:
+            claimed = await tx.session.scalar(_claim(tx.session, update_id, now))
+            yield tx if claimed is not None else None
+
+    @asynccontextmanager
+    async def _unit(self) -> AsyncIterator[SqlTx]:
+        acknowledged = list(self.delivered)
         async with self.sessions.begin() as session:
-            yield SqlTx(session, self.keyring)
+            tx = SqlTx(session, self.keyring)
+            token = _CURRENT.set(tx)
+            try:
+                await outbox.acknowledge(session, acknowledged)
+                yield tx
+                await tx.flush_posted()
+            finally:
+                _CURRENT.reset(token)
+        self.delivered.difference_update(acknowledged)
+        if tx.posted and self.on_commit is not None:
+            self.on_commit([message for message, _ in tx.posted])
+
+    @staticmethod
+    def current() -> SqlTx | None:
+        """The unit of work open in this task, if any."""
+        return _CURRENT.get()
+
+
+_CURRENT: ContextVar[SqlTx | None] = ContextVar("kollega_unit_of_work", default=None)
+
+
+def _claim(session: AsyncSession, update_id: int, now: datetime) -> Any:
+    """INSERT the update's claim unless it exists; RETURNING tells which happened."""
+    dialect = session.bind.dialect.name if session.bind else "sqlite"
+    insert = postgresql_insert if dialect == "postgresql" else sqlite_insert
+    return (
+        insert(ProcessedUpdateRow)
+        .values(update_id=update_id, at=hour_of(now))
+        .on_conflict_do_nothing(index_elements=[ProcessedUpdateRow.update_id])
+        .returning(ProcessedUpdateRow.update_id)
+    )

@@ -22,11 +22,16 @@ from telegram import Update
 from bot.app import attach_services, build_application, open_services
 from bot.config import Config
 from bot.context import Services
+from bot.outbox import Sender
+from bot.serve import handle_update
 from tests import pg, privacy
 from tests.faketelegram import FakeRequest, FakeTelegram, FakeUser
 from tests.process import BotProcess
 from tests.standin import BotApiStandin
 
+# PTB 22 warns whenever RetryAfter.retry_after is read as a number; opting in to its future
+# timedelta type (as `kollega` itself does, bot/cli.py) keeps warnings-as-errors meaningful.
+os.environ.setdefault("PTB_TIMEDELTA", "1")
 SELECTION = pg.Selection()
 # One switch for the whole suite: the older per-file variable is folded into it (tests/pg.py)
 # and removed here, so no test module runs a PostgreSQL variant of its own on top.
@@ -210,16 +215,27 @@ class Harness:
         return [s for s in self.telegram.messages_to(user.chat_id) if not s.is_edit]
 
     async def feed(self, update: dict[str, Any]) -> None:
-        await self.app.process_update(Update.de_json(update, self.app.bot))
+        """Handle one update as ``kollega run`` does (one unit of work), then deliver what it posted."""
+        await handle_update(self.app, Update.de_json(update, self.app.bot))
+        await self.sender.drain()
         if self.errors:
             raise self.errors[0]
 
     async def tick(self, **advance: float) -> int:
+        """Run the due timers; how many messages they sent."""
         from bot.app import tick
 
         if advance:
             self.clock.advance(**advance)
-        return await tick(self.app)
+        before = self.sender.counts["delivered"]
+        await tick(self.app)
+        await self.sender.drain()
+        return self.sender.counts["delivered"] - before
+
+    @property
+    def sender(self) -> Sender:
+        assert self.services.sender is not None
+        return self.services.sender
 
 
 @pytest.fixture
@@ -227,7 +243,8 @@ async def harness(config: Config, services: Services, clock: Clock) -> AsyncIter
     telegram = FakeTelegram()
     # No rate limiter: the fake Bot API has no limits, and pacing would only make tests slow.
     app = build_application(config, request=FakeRequest(telegram), limit_rate=False)
-    attach_services(app, services)
+    sender = attach_services(app, services)
+    sender.retry_base = 0.001  # the fake's injected faults are retried at once, not over a minute
     harness = Harness(app, telegram, services, clock)
 
     async def capture(update: object, context: Any) -> None:

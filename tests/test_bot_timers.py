@@ -7,6 +7,7 @@ from typing import Any
 from sqlalchemy import select
 
 from bot.app import attach_services, build_application, open_services, tick
+from bot.serve import handle_update
 from storage.models import EventRow
 from tests.faketelegram import FakeRequest
 from tests.scenarios import ADVICE, CONSENT, SELF, walk
@@ -53,14 +54,17 @@ async def test_restart_keeps_the_step_and_the_timers(config: Any, clock: Any) ->
         from telegram import Update
 
         services = await open_services(config, clock)
-        app = build_application(config, request=FakeRequest(telegram))
-        attach_services(app, services)
+        app = build_application(config, request=FakeRequest(telegram), limit_rate=False)
+        sender = attach_services(app, services)
         async with app:
             for make in updates:
-                await app.process_update(Update.de_json(make(), app.bot))
-            sent = await tick(app)
+                await handle_update(app, Update.de_json(make(), app.bot))
+                await sender.drain()
+            before = sender.counts["delivered"]
+            await tick(app)
+            await sender.drain()
         await services.engine.dispose()
-        return sent
+        return sender.counts["delivered"] - before
 
     await run(lambda: doctor.send_command("/start"), lambda: doctor.press(CONSENT), lambda: doctor.press(SELF))
     # A brand-new process on the same database: the doctor continues at the same step.

@@ -1,20 +1,26 @@
-"""Crash faults (issue 5): ``kollega run`` as a real process against the loopback Bot API
-stand-in, killed with SIGKILL at random (seeded) moments and restarted each time, while a
-dozen doctors go through triage at once and two counsellors accept, decline or ignore
-their offers (offers time out after 3 seconds).
+"""Crash faults: ``kollega run`` as a real process against the loopback Bot API stand-in,
+killed with SIGKILL at random (seeded) moments and restarted each time, for as long as
+the work takes: a dozen doctors arrive in waves (one wave per restart, so every restart
+lands on conversations in flight), go through triage, are offered to two counsellors who
+accept, decline or ignore (offers time out after 3 seconds), then write to their
+counsellor, who answers each of them by replying to the relayed message.
 
-What must survive the crashes:
+What must hold, judged from the stand-in's record and the database, never from a clock:
 
-- every conversation continues at its step (no doctor is ever sent back to an earlier
-  question) and every doctor eventually gets a case code;
-- exactly one case per doctor, the one whose code they were shown;
-- no offer deadline is forgotten: no pending offer outlives its deadline by more than a
-  few ticks while the bot runs, and every case ends up accepted.
+- no update is lost: every update Telegram considers confirmed has its claim row, that
+  is, its effects committed (``processed_updates`` is written in the update's own
+  transaction, bot/serve.py);
+- no effect is applied twice: one case per doctor (the one whose code they were shown),
+  one ``pathway_chosen``, ``case_opened`` and ``case_accepted`` event per doctor, one
+  accepted offer per case;
+- every relayed message reaches the other side, and nothing is left in the outbox;
+- conversations continue at their step (no doctor is sent back to an earlier question).
 
-The people are simulated like people: someone whose press gets no answer presses again
-(bounded waits everywhere). Updates that got no answer are recorded with the evidence of
-why (see :func:`classify`); ``test_updates_fetched_before_a_crash_are_not_lost`` pins the
-loss window down deterministically.
+Duplicates (a message delivered twice, which the outbox allows when a process dies after
+Telegram accepted a message and before its row was deleted) are counted and printed.
+
+The people are simulated like people: someone whose press gets no answer presses again,
+after 3, then 6, then 12 seconds. Every wait is a generous safety net, never a pass mark.
 """
 
 from __future__ import annotations
@@ -29,7 +35,6 @@ import time
 from collections import Counter
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -59,16 +64,16 @@ pytestmark = pytest.mark.sqlite_only("runs `kollega run` on its own SQLite file 
 SEED = int(os.environ.get("KOLLEGA_FAULT_SEED", "20261124"))
 TOKEN = "123456:FAULT-" + secrets.token_hex(10)
 SECRET_KEY = secrets.token_urlsafe(32)
-DOCTORS = tuple(range(6101, 6113))  # 12 doctors at once
+DOCTORS = tuple(range(6101, 6113))  # 12 doctors
 ANNA, BJORN = 9201, 9202
-KILLS = 6
-BUDGET = 70.0  # seconds for the chaos phase
-ANSWER_WAIT = 3.0  # a person presses again after this long without an answer ...
-STARTUP = 1.2  # ... once a restarted bot has been up this long
-DEADLINE_SLACK = 4.0  # a pending offer may outlive its deadline by this much while the bot runs
+WAVES = 4  # they arrive in four waves of three: wave w starts once the bot was killed w times
+RELAYS = 2  # messages each doctor writes to their counsellor
+BACKOFF = (3.0, 6.0, 12.0)  # a person presses again after this long without an answer
+SAFETY = 900.0  # seconds: a safety net for a hung run, far beyond what it needs
 CODE = re.compile(r"K-[A-Z2-9]{6}")
 RETRY = "noe gikk galt"
 ANSWERED = ("Du har tatt saken", "Du avslo saken", "Saken K-")  # a card's answer replaces it
+ACCEPTED = "har tatt saken din"
 
 # The question a doctor sees, by one of its buttons, in the order of the triage.
 STEPS = [
@@ -118,15 +123,11 @@ def add_counsellor(config: Path, telegram_id: int, alias: str, county: str) -> N
 
 def rows(db: Path, query: str, *args: Any) -> list[tuple[Any, ...]]:
     """Read the bot's database (WAL: a reader does not disturb the running bot)."""
-    connection = sqlite3.connect(f"file:{db}?mode=ro", uri=True, timeout=5)
+    connection = sqlite3.connect(f"file:{db}?mode=ro", uri=True, timeout=30)
     try:
         return connection.execute(query, args).fetchall()
     finally:
         connection.close()
-
-
-def utcnow() -> datetime:
-    return datetime.now(UTC).replace(tzinfo=None)
 
 
 # --- the simulated people ------------------------------------------------------------------------
@@ -152,14 +153,20 @@ class Pushed:
     mark: int
     at: float
     run: int
+    tries: int = 0
+    """How many times the person already pressed again before this (their patience grows)."""
     answered: bool = False
     target: int = 0
     """For a press on an offer card: the card's message id."""
+
+    def waited_too_long(self) -> bool:
+        return time.monotonic() - self.at > BACKOFF[min(self.tries, len(BACKOFF) - 1)]
 
 
 @dataclass
 class Doctor:
     user: FakeUser
+    wave: int
     situation: str
     urgent: bool
     barrier: bool
@@ -169,6 +176,8 @@ class Doctor:
     pending: Pushed | None = None
     furthest: int = -1
     last_question: int = 0
+    relays: list[str] = field(default_factory=list)
+    """What this doctor has written to their counsellor, in order (each sent once)."""
 
     def choose(self, buttons: list[str]) -> str:
         step = STEPS[step_of(buttons) or 0][0]
@@ -204,6 +213,12 @@ class Counsellor:
     pressed: dict[int, Pushed] = field(default_factory=dict)
     away_seen: int = 0
     available: Pushed | None = None
+    answered_copies: set[int] = field(default_factory=set)
+    """Relayed copies (message ids in this chat) already answered with a reply."""
+
+
+def answer_to(text: str) -> str:
+    return f"svar på «{text}»"
 
 
 class Chaos:
@@ -218,10 +233,10 @@ class Chaos:
         self.kill_times: list[float] = []
         self.up_since = time.monotonic()
         self.regressions: list[str] = []
-        self.forgotten_deadlines: list[str] = []
         self.doctors = [
             Doctor(
                 standin.fake.user(uid, first_name=f"Dr{uid}"),
+                wave=index * WAVES // len(DOCTORS),
                 situation=rng.choice([ADVICE, NOT_COPING, WAY_BACK, NOT_SURE]),
                 urgent=rng.random() < 0.3,
                 barrier=rng.random() < 0.5,
@@ -229,7 +244,7 @@ class Chaos:
                 county=(county := rng.choice(["Oslo", "Vestland", "Vil helst ikke si"])),
                 outside="Ja, helst fra et annet fylke" if county == "Oslo" and rng.random() < 0.5 else "Det spiller ingen rolle",
             )
-            for uid in DOCTORS
+            for index, uid in enumerate(DOCTORS)
         ]
         self.counsellors = [
             Counsellor(standin.fake.user(ANNA, first_name="Anna"), may_decline=True),
@@ -241,18 +256,14 @@ class Chaos:
         with self.fake._lock:
             return len(self.fake.sent)
 
-    def push(self, who: int, what: str, update: dict[str, Any], mark: int) -> Pushed:
-        record = Pushed(update["update_id"], who, what, mark, time.monotonic(), self.bot.runs)
+    def push(self, who: int, what: str, update: dict[str, Any], mark: int, tries: int = 0) -> Pushed:
+        record = Pushed(update["update_id"], who, what, mark, time.monotonic(), self.bot.runs, tries)
         self.pushed.append(record)
         return record
 
     def records_to(self, chat: int, start: int = 0) -> list[Any]:
         with self.fake._lock:
             return [s for s in self.fake.sent[start:] if s.chat_id == chat]
-
-    def waited_too_long(self, pushed: Pushed) -> bool:
-        now = time.monotonic()
-        return now - pushed.at > ANSWER_WAIT and now - self.up_since > STARTUP
 
     def busy(self) -> bool:
         """Whether some update is in flight (pushed, not yet answered): the moments worth a crash."""
@@ -263,33 +274,38 @@ class Chaos:
 
     # --- doctors -------------------------------------------------------------------------------
     def drive_doctor(self, doctor: Doctor) -> None:
-        if doctor.code:
-            return
+        if doctor.wave > self.kills:
+            return  # not arrived yet
         chat = doctor.user.chat_id
+        if doctor.code:
+            self.write_to_counsellor(doctor)
+            return
+        tries = 0
         if doctor.pending is not None:
             # Answered once the next question (or the case code) is on screen, not at the first edit.
             if any(s.buttons or CODE.search(s.text or "") for s in self.records_to(chat, doctor.pending.mark)):
                 doctor.pending.answered = True
                 doctor.pending = None
-            elif self.waited_too_long(doctor.pending):
-                doctor.pending = None  # no answer: press again, as a person would
+            elif doctor.pending.waited_too_long():
+                tries = doctor.pending.tries + 1  # no answer: press again, as a person would
+                doctor.pending = None
             else:
                 return
         sent = self.records_to(chat)
-        codes = {c for s in sent for c in CODE.findall(s.text or "")}
+        codes = {c for s in sent if s.method != "copyMessage" for c in CODE.findall(s.text or "")}
         if codes:
             assert len(codes) == 1, f"doctor {chat} was shown several case codes: {codes}"
             doctor.code = codes.pop()
             return
-        boards = self.fake.keyboards(chat)
+        boards = [b for b in self.fake.keyboards(chat) if step_of(labels(b)) is not None]
         mark = self.mark()
         if not boards:
-            doctor.pending = self.push(chat, "/start", doctor.user.send_command("/start"), mark)
+            doctor.pending = self.push(chat, "/start", doctor.user.send_command("/start"), mark, tries)
             return
         current = boards[0]
         buttons = labels(current)
         step = step_of(buttons)
-        assert step is not None, f"doctor {chat} sees an unknown question: {buttons}"
+        assert step is not None
         if current["message_id"] > doctor.last_question:
             if step < doctor.furthest:
                 self.regressions.append(f"doctor {chat} was sent back from {STEPS[doctor.furthest][0]} to {STEPS[step][0]}")
@@ -297,7 +313,25 @@ class Chaos:
             doctor.last_question = current["message_id"]
         answer = doctor.choose(buttons)
         data = {b["text"]: b.get("callback_data") for row in markup_rows(current["reply_markup"]) for b in row}
-        doctor.pending = self.push(chat, answer, doctor.user._callback(current, str(data[answer])), mark)
+        doctor.pending = self.push(chat, answer, doctor.user._callback(current, str(data[answer])), mark, tries)
+
+    def write_to_counsellor(self, doctor: Doctor) -> None:
+        """Once accepted, write RELAYS messages, each once, the next when the last has arrived."""
+        if len(doctor.relays) >= RELAYS or not any(ACCEPTED in (s.text or "") for s in self.records_to(doctor.user.chat_id)):
+            return
+        if doctor.relays and doctor.relays[-1] not in self.delivered_to_counsellors():
+            return
+        text = f"{doctor.user.first_name} skriver melding {len(doctor.relays) + 1}"
+        doctor.relays.append(text)
+        self.push(doctor.user.chat_id, text, doctor.user.send_text(text), self.mark()).answered = True
+
+    def delivered_to_counsellors(self) -> Counter[str]:
+        with self.fake._lock:
+            return Counter(s.text for s in self.fake.sent if s.method == "copyMessage" and s.chat_id in (ANNA, BJORN))
+
+    def delivered_to_doctors(self) -> Counter[str]:
+        with self.fake._lock:
+            return Counter(s.text for s in self.fake.sent if s.method == "copyMessage" and s.chat_id in DOCTORS)
 
     # --- counsellors ------------------------------------------------------------------------------
     def drive_counsellor(self, counsellor: Counsellor) -> None:
@@ -308,6 +342,7 @@ class Chaos:
                 for s in self.records_to(user.chat_id, pushed.mark)
             ):
                 pushed.answered = True
+        self.answer_relays(counsellor)
         for card in self.fake.keyboards(user.chat_id):
             data = {b["text"]: b.get("callback_data") for row in markup_rows(card["reply_markup"]) for b in row}
             if ACCEPT not in data:
@@ -323,11 +358,12 @@ class Chaos:
                 )
             decision = counsellor.decision[code] if offer_id == counsellor.first_offer[code] else "accept"
             previous = counsellor.pressed.get(offer_id)
-            if decision == "ignore" or (previous is not None and not self.waited_too_long(previous)):
+            if decision == "ignore" or (previous is not None and not previous.waited_too_long()):
                 continue
             label = DECLINE if decision == "decline" else ACCEPT
             mark = self.mark()
-            pushed = self.push(user.id, f"{label} {code}", user._callback(card, data[label] or ""), mark)
+            tries = 0 if previous is None else previous.tries + 1
+            pushed = self.push(user.id, f"{label} {code}", user._callback(card, data[label] or ""), mark, tries)
             pushed.target = card["message_id"]
             counsellor.pressed[offer_id] = pushed
         # Marked away after a missed deadline: say you are back.
@@ -337,7 +373,7 @@ class Chaos:
             if back:
                 counsellor.available.answered = True
                 counsellor.available = None
-            elif self.waited_too_long(counsellor.available):
+            elif counsellor.available.waited_too_long():
                 counsellor.available = None
             else:
                 return
@@ -346,85 +382,64 @@ class Chaos:
             mark = self.mark()
             counsellor.available = self.push(user.id, "/available", user.send_command("/available"), mark)
 
-    # --- watching the deadlines ----------------------------------------------------------------------
-    def watch_deadlines(self) -> None:
-        if time.monotonic() - self.up_since < 2.0 + DEADLINE_SLACK:
-            return  # a restarting bot gets time to catch up
-        now = utcnow()
-        for offer_id, code, deadline in rows(self.db, "SELECT id, case_code, deadline FROM offers WHERE status = 'pending'"):
-            late = (now - datetime.fromisoformat(deadline)).total_seconds()
-            if late > DEADLINE_SLACK:
-                self.forgotten_deadlines.append(f"offer {offer_id} ({code}) pending {late:.1f} s past its deadline")
-
-    def settle(self) -> None:
-        """Mark every update answered whose answer has arrived by now."""
-        for doctor in self.doctors:
-            if doctor.pending is not None and self.records_to(doctor.user.chat_id, doctor.pending.mark):
-                doctor.pending.answered = True
-        for counsellor in self.counsellors:
-            for pushed in counsellor.pressed.values():
-                answers = self.records_to(counsellor.user.chat_id, pushed.mark)
-                if any(s.message_id == pushed.target and s.is_edit for s in answers):
-                    pushed.answered = True
-
-    def finished(self) -> bool:
-        if not all(d.code for d in self.doctors):
-            return False
-        statuses = rows(self.db, "SELECT status FROM cases")
-        return len(statuses) == len(self.doctors) and all(s == "active" for (s,) in statuses)
+    def answer_relays(self, counsellor: Counsellor) -> None:
+        """Answer every doctor's message once, by replying to the copy (which names its case)."""
+        for copied in self.records_to(counsellor.user.chat_id):
+            if copied.method != "copyMessage" or copied.message_id in counsellor.answered_copies:
+                continue
+            counsellor.answered_copies.add(copied.message_id)
+            text = answer_to(copied.text or "")
+            update = counsellor.user.send_text(text, reply_to_message_id=copied.message_id)
+            self.push(counsellor.user.id, text, update, self.mark()).answered = True
 
     # --- the run ---------------------------------------------------------------------------------------
+    def finished(self) -> bool:
+        if self.kills < WAVES - 1 or not all(d.code and len(d.relays) == RELAYS for d in self.doctors):
+            return False
+        to_counsellors, to_doctors = self.delivered_to_counsellors(), self.delivered_to_doctors()
+        written = [t for d in self.doctors for t in d.relays]
+        return all(t in to_counsellors and answer_to(t) in to_doctors for t in written)
+
+    def polls(self) -> int:
+        return len(self.fake.calls_of("getUpdates"))
+
     def run(self) -> None:
         started = time.monotonic()
-        next_kill = started + self.rng.uniform(1.5, 4.0)
-        next_watch = started
+        next_kill: float | None = None
+        polls_at_start = 0
         while not self.finished():
             now = time.monotonic()
-            assert now - started < BUDGET, self.describe("not finished in time")
+            assert now - started < SAFETY, self.describe("the run hung")
             assert self.bot.running, f"the bot died by itself:\n{self.bot.output()[-3000:]}"
-            if self.kills < KILLS and now >= next_kill and (self.busy() or now >= next_kill + 1.0):
+            if next_kill is None and self.polls() > polls_at_start:
+                # Serving again (it asked for updates): the next crash comes 1.5 to 6 s into this run.
+                self.up_since = now
+                next_kill = now + self.rng.uniform(1.5, 6.0)
+            if next_kill is not None and now >= next_kill and (self.busy() or now >= next_kill + 1.0):
+                polls_at_start = self.polls()
                 self.bot.kill()
                 self.kills += 1
                 self.kill_times.append(now - started)
                 self.bot.start()
-                self.up_since = time.monotonic()
-                next_kill = self.up_since + self.rng.uniform(2.0, 6.5)
+                next_kill = None
             for doctor in self.doctors:
                 self.drive_doctor(doctor)
             for counsellor in self.counsellors:
                 self.drive_counsellor(counsellor)
-            if now >= next_watch:
-                self.watch_deadlines()
-                next_watch = now + 0.5
             time.sleep(0.02)
 
     def describe(self, what: str) -> str:
-        lines = [what]
+        lines = [what, f"  kills: {self.kills}"]
         for d in self.doctors:
-            lines.append(f"  doctor {d.user.id}: code={d.code} furthest={STEPS[max(d.furthest, 0)][0]}")
+            step = STEPS[max(d.furthest, 0)][0]
+            lines.append(f"  doctor {d.user.id} (wave {d.wave}): code={d.code} furthest={step} wrote={d.relays}")
         lines += [f"  case {row}" for row in rows(self.db, "SELECT code, status, urgent, counsellor_id FROM cases")]
         lines += [f"  offer {row}" for row in rows(self.db, "SELECT id, case_code, counsellor_id, status, deadline FROM offers")]
+        lines += [f"  outbox rows: {rows(self.db, 'SELECT count(*) FROM outbox')[0][0]}"]
         return "\n".join(lines) + "\n" + self.fake.describe_sent(15)
 
 
-def classify(chaos: Chaos) -> dict[str, list[Pushed]]:
-    """Why an update got no answer: the evidence for each unanswered one."""
-    processed = {u for (u,) in rows(chaos.db, "SELECT update_id FROM processed_updates")}
-    queued = {u["update_id"] for u in chaos.fake.pending_updates()}
-    found: dict[str, list[Pushed]] = {"confirmed, never processed": [], "processed, answer never sent": [], "redelivered": []}
-    for pushed in chaos.pushed:
-        if pushed.answered or not pushed.update_id:
-            continue
-        if pushed.update_id in queued:
-            found["redelivered"].append(pushed)
-        elif pushed.update_id in processed:
-            found["processed, answer never sent"].append(pushed)
-        else:
-            found["confirmed, never processed"].append(pushed)
-    return found
-
-
-def test_sigkill_at_random_moments_loses_no_conversation_case_or_deadline(
+def test_sigkill_at_random_moments_loses_nothing_and_repeats_no_effect(
     tmp_path: Path, standin: BotApiStandin, bots: Callable[..., BotProcess], capsys: pytest.CaptureFixture[str]
 ) -> None:
     started = time.monotonic()
@@ -434,29 +449,40 @@ def test_sigkill_at_random_moments_loses_no_conversation_case_or_deadline(
     bot = bots(config).start()
     chaos = Chaos(tmp_path, standin, bot, random.Random(SEED))
     chaos.run()
-    time.sleep(1.0)  # let the last answers (sent after their commits) arrive before judging them
-    chaos.settle()
-    bot.stop()
+    bot.stop()  # SIGTERM: in-flight updates and the outbox drain before it exits
 
-    # Every doctor got exactly one case, the one whose code they were shown.
+    # No update lost: every update Telegram no longer holds has its effects committed.
+    processed = {u for (u,) in rows(chaos.db, "SELECT update_id FROM processed_updates")}
+    still_queued = {u["update_id"] for u in standin.fake.pending_updates()}
+    lost = [p for p in chaos.pushed if p.update_id not in processed and p.update_id not in still_queued]
+    assert lost == [], [(p.update_id, p.who, p.what) for p in lost]
+
+    # No effect twice: one case per doctor, the one whose code they were shown; each doctor's
+    # pathway chosen, case opened and case accepted exactly once.
     keyring = Keyring(SECRET_KEY)
     shown = {d.user.id: d.code for d in chaos.doctors}
     assert len(set(shown.values())) == len(DOCTORS)
     cases = rows(chaos.db, "SELECT code, pseudonym, status FROM cases")
-    assert len(cases) == len(DOCTORS), cases
-    by_pseudonym = {pseudonym: code for code, pseudonym, _ in cases}
-    assert by_pseudonym == {keyring.pseudonym(uid): code for uid, code in shown.items()}
-    # Every case was accepted once; every missed deadline was followed by a new offer.
+    assert {pseudonym: code for code, pseudonym, _ in cases} == {keyring.pseudonym(uid): code for uid, code in shown.items()}
+    events = Counter(kind for (kind,) in rows(chaos.db, "SELECT kind FROM events"))
+    assert (events["pathway_chosen"], events["case_opened"], events["case_accepted"]) == (len(DOCTORS),) * 3, events
     offers = rows(chaos.db, "SELECT id, case_code, status, offered_at, deadline FROM offers ORDER BY id")
     for code, _, status in cases:
         mine = [o for o in offers if o[1] == code]
         assert status == "active" and [o[2] for o in mine].count("accepted") == 1, (code, mine)
         assert "pending" not in [o[2] for o in mine], (code, mine)
         for offer_id, _, state, _, deadline in mine:
-            if state == "expired":
+            if state == "expired":  # a missed deadline was followed by a new offer, after it
                 later = [o for o in mine if o[0] > offer_id]
                 assert later and later[0][3] >= deadline, (code, mine)
-    assert chaos.forgotten_deadlines == []
+
+    # Every relayed message arrived, both ways, and nothing is still owed.
+    to_counsellors, to_doctors = chaos.delivered_to_counsellors(), chaos.delivered_to_doctors()
+    written = [t for d in chaos.doctors for t in d.relays]
+    assert [t for t in written if t not in to_counsellors] == []
+    assert [t for t in written if answer_to(t) not in to_doctors] == []
+    assert rows(chaos.db, "SELECT count(*) FROM outbox") == [(0,)]
+
     # Conversations went on where they stopped; nobody was told something went wrong.
     assert chaos.regressions == []
     with standin.fake._lock:
@@ -464,84 +490,45 @@ def test_sigkill_at_random_moments_loses_no_conversation_case_or_deadline(
     output = bot.output()
     assert "Traceback" not in output, output[-3000:]
     assert TOKEN not in output and TOKEN.split(":")[1] not in output and SECRET_KEY not in output
-    assert chaos.kills == KILLS and bot.runs == KILLS + 1
+    assert chaos.kills >= WAVES - 1 and bot.runs == chaos.kills + 1
 
-    lost = classify(chaos)
-    expired = sum(o[2] == "expired" for o in offers)
-    declined = sum(o[2] == "declined" for o in offers)
-    told = sum(
-        any("har tatt saken din" in (s.text or "") for s in chaos.records_to(uid)) for uid in DOCTORS
-    )  # the acceptance notice: an outbound message, sent after the commit
+    relay_copies = sum(to_counsellors[t] + to_doctors[answer_to(t)] for t in written)
+    # The case code is told once, with the message that ends the triage; a second one is a duplicate.
+    codes_told = sum(sum("Saksnummeret ditt er" in (s.text or "") for s in chaos.records_to(uid)) for uid in DOCTORS)
     with capsys.disabled():
         print(
             f"\nfaults: {len(DOCTORS)} doctors, {chaos.kills} SIGKILLs at "
-            f"{', '.join(f'{t:.1f}' for t in chaos.kill_times)} s, {len(chaos.pushed)} updates pushed, "
-            f"{len(offers)} offers ({declined} declined, {expired} expired), "
-            f"{told}/{len(DOCTORS)} doctors told of acceptance, {time.monotonic() - started:.1f} s"
+            f"{', '.join(f'{t:.1f}' for t in chaos.kill_times)} s, {len(chaos.pushed)} updates pushed, 0 lost, "
+            f"0 effects twice; {len(offers)} offers ({sum(o[2] == 'declined' for o in offers)} declined, "
+            f"{sum(o[2] == 'expired' for o in offers)} expired); {len(written)} relays each way, "
+            f"{relay_copies - 2 * len(written)} duplicate copies; {codes_told - len(DOCTORS)} duplicate case-code messages; "
+            f"{time.monotonic() - started:.1f} s"
         )
-        for why, updates in lost.items():
-            if updates:
-                runs = Counter(p.run for p in updates)
-                example = updates[0]
-                print(
-                    f"  {len(updates)} updates unanswered ({why}), by run killed: {dict(sorted(runs.items()))}; "
-                    f"e.g. update #{example.update_id} from {example.who} ({example.what!r})"
-                )
 
 
-def test_updates_fetched_before_a_crash_are_not_lost(
-    tmp_path: Path, standin: BotApiStandin, bots: Callable[..., BotProcess], capsys: pytest.CaptureFixture[str]
+TYPED_IN_BROKEN = "Jeg orker ikke mer. Ring meg på 91234567"
+
+
+def test_an_update_the_bot_cannot_read_is_skipped_without_a_trace_of_its_content(
+    tmp_path: Path, standin: BotApiStandin, bots: Callable[..., BotProcess]
 ) -> None:
-    """A doctor writes 40 messages to their counsellor; the bot is killed while relaying them."""
-    config = make_config(tmp_path, standin)
-    add_counsellor(config, ANNA, "Anna", "Vestland")
-    bot = bots(config).start()
+    """Version skew or a proxy bug: one update PTB cannot parse. The bot goes on serving
+    everyone else, confirms it (so it does not come back after every restart), and logs its
+    id only: PTB's own parser would have logged the whole batch, names and words included."""
+    bot = bots(make_config(tmp_path, standin)).start()
     fake = standin.fake
-    kari, anna = fake.user(6201, first_name="Kari"), fake.user(ANNA, first_name="Anna")
-    chaos = Chaos(tmp_path, standin, bot, random.Random(SEED))
-    doctor = Doctor(kari, ADVICE, urgent=False, barrier=False, county="Vestland", outside="Det spiller ingen rolle")
-    deadline = time.monotonic() + 30
-    while not doctor.code:
-        assert time.monotonic() < deadline, chaos.describe("no case code")
-        chaos.drive_doctor(doctor)
-        time.sleep(0.02)
-    fake.wait_for_sent(lambda s: s.chat_id == ANNA and ACCEPT in s.buttons, 10)
-    mark = chaos.mark()
-    anna.press(ACCEPT)
-    fake.wait_for_sent(lambda s: s.chat_id == kari.id and "har tatt saken din" in (s.text or ""), 10, mark)
-
-    texts = [f"melding nummer {n:02d}" for n in range(40)]
-    ids = [kari.send_text(t)["update_id"] for t in texts]
-
-    def relayed() -> set[str]:
-        with fake._lock:
-            return {t for s in fake.sent if s.chat_id == ANNA for t in texts if (s.text or "").endswith(t)}
-
-    wait = time.monotonic() + 10
-    while True:
-        confirmed = not ({u["update_id"] for u in fake.pending_updates()} & set(ids))
-        if confirmed and relayed():
-            break
-        if time.monotonic() > wait:
-            pytest.skip("the kill could not be timed inside the window (the bot was too fast or too slow)")
-        time.sleep(0.002)
-    bot.kill()
-    at_kill = len(relayed())
-    if at_kill == len(texts):
-        pytest.skip("every message was relayed before the kill landed")
-    bot.start()
-    settle = time.monotonic() + 8
-    while len(relayed()) < len(texts) and time.monotonic() < settle:
-        time.sleep(0.1)
+    kari, ola = fake.user(7391824651, first_name="Kariannestine"), fake.user(6302, first_name="Ola")
+    sender = {"id": kari.id, "is_bot": False, "first_name": "Kariannestine", "username": "dr_kari_x"}
+    broken = fake.push_update(
+        # "chat" is not an object: no version of PTB can read this message.
+        {"message": {"message_id": 1, "date": 0, "chat": kari.id, "from": sender, "text": TYPED_IN_BROKEN}}
+    )
+    mark = len(fake.sent)
+    ola.send_command("/start")
+    fake.wait_for_sent(lambda s: s.chat_id == ola.id and CONSENT in s.buttons, 60, mark)
     bot.stop()
-    missing = [t for t in texts if t not in relayed()]
-    processed = {u for (u,) in rows(tmp_path / "kollega.db", "SELECT update_id FROM processed_updates")}
-    told = [s.text for s in fake.messages_to(kari.id)[-3:] if "kom ikke fram" in (s.text or "")]
-    with capsys.disabled():
-        print(
-            f"\nloss window: {at_kill}/{len(texts)} relayed when SIGKILL landed (all 40 confirmed to Telegram by "
-            f"getUpdates offset); after restart {len(texts) - len(missing)}/{len(texts)} relayed; missing "
-            f"{len(missing)}, of which {sum(ids[texts.index(t)] in processed for t in missing)} marked processed; "
-            f"sender told: {bool(told)}"
-        )
-    assert missing == [], f"{len(missing)} messages silently lost: {missing[:5]}..."
+    assert broken["update_id"] not in {u["update_id"] for u in fake.pending_updates()}
+    output = bot.output()
+    assert f"could not read update {broken['update_id']}" in output
+    for content in ("orker", "91234567", "Kariannestine", "dr_kari_x", str(kari.id)):
+        assert content not in output, content

@@ -130,8 +130,10 @@ FORGED_ACTIONS = [
     "agree", "privacy", "cancel", "help", "crisis", "forget_yes", "forget_no", "lang_nb", "lang_en", "lang_xx",
     "end_case", "keep_case", "choose_seeker:self", "choose_seeker:nobody", "choose_pathway:advice",
     "choose_pathway:bogus", "not_sure", "answer_work:working", "answer_coping:not_coping", "answer_hope:guidance",
-    "safety_yes", "safety_no", "go_on", "toggle_support:emotional", "toggle_support:everything", "support_done",
-    "toggle_barrier:workplace", "barriers_done", "choose_role:locum", "choose_county:oslo", "choose_county:none",
+    "safety_yes", "safety_no", "go_on", "toggle_support:emotional:on", "toggle_support:emotional:off",
+    "toggle_support:emotional", "toggle_support:everything:on", "toggle_support:emotional:maybe", "support_done",
+    "toggle_barrier:workplace:on", "toggle_barrier:workplace:off", "toggle_barrier:workplace", "barriers_done",
+    "choose_role:locum", "choose_county:oslo", "choose_county:none",
     "choose_county:atlantis", "choose_outside:yes", "choose_contact:phone", "choose_case_language:en",
     "choose_case_language:xx", "confirm", "change", "edit_situation", "back_to_summary",
     "accept:{offer}", "decline:{offer}", "accept:abc", "accept:", "accept:-1", "decline:{n}", "accept",
@@ -362,9 +364,8 @@ async def build(folder: Path) -> World:
     clock = Clock()
     services = await open_services(config, clock)
     telegram = FakeTelegram()
-    app = build_application(config, request=FakeRequest(telegram))
-    app.bot.rate_limiter._base_limiter = None  # see the module docstring
-    attach_services(app, services)
+    app = build_application(config, request=FakeRequest(telegram), limit_rate=False)
+    attach_services(app, services).retry_base = 0.001
     harness = Harness(app, telegram, services, clock)
 
     async def capture(update: object, context: Any) -> None:

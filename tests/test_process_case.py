@@ -80,17 +80,23 @@ def test_one_doctor_and_two_counsellors_complete_a_case(
     bjorn.press(ACCEPT, text=f"Du har tatt saken {code}")
     kari.expect(after=mark, text="Bjørn, har tatt saken din")
 
-    # They talk through the bot, both ways, each seeing only the header.
+    # They talk through the bot, both ways: copies (not forwards, and not to be forwarded on),
+    # each with one button that names the other side only by case code or alias.
     for mine, theirs in zip(typed, replies, strict=True):
         mark = bjorn.mark()
         kari.user.send_text(mine)
-        assert bjorn.expect(after=mark, text=mine).text == f"💬 {code} – legen skriver:\n{mine}"
+        copied = bjorn.expect(after=mark, text=mine)
+        assert (copied.method, copied.text) == ("copyMessage", mine)
+        assert copied.buttons == [f"💬 {code} · fra legen (trykk for å svare)"]
+        assert copied.params["protect_content"] is True
         mark = kari.mark()
         bjorn.user.send_text(theirs)
-        assert kari.expect(after=mark, text=theirs).text == f"💬 Bjørn:\n{theirs}"
+        copied = kari.expect(after=mark, text=theirs)
+        assert (copied.method, copied.text, copied.buttons) == ("copyMessage", theirs, ["💬 Bjørn · støttekollega"])
     mark = bjorn.mark()
     kari.user.send_photo(caption="skjermbilde")
-    assert bjorn.expect(after=mark, text=code).method == "copyMessage"
+    photo = bjorn.expect(after=mark, text="skjermbilde")
+    assert photo.method == "copyMessage" and code in photo.buttons[0]
 
     # Bjørn closes; Kari is told and rates the conversation.
     bjorn.command("/close", button="Ja, avslutt")

@@ -48,24 +48,39 @@ async def test_text_goes_both_ways_with_the_case_code_and_the_alias(harness) -> 
     kari, anna, code = await _connected(harness)
     await harness.feed(kari.send_text("Jeg har fått en klage fra en pasient"))
     to_anna = harness.said(anna)[-1]
-    assert to_anna.text == f"💬 {code} – legen skriver:\nJeg har fått en klage fra en pasient"
+    assert (to_anna.method, to_anna.text) == ("copyMessage", "Jeg har fått en klage fra en pasient")
+    assert to_anna.buttons == [f"💬 {code} · fra legen (trykk for å svare)"] and to_anna.params["protect_content"]
     await harness.feed(anna.send_text("Så leit å høre. Vil du fortelle mer?"))
     to_kari = harness.said(kari)[-1]
-    assert to_kari.text == "💬 Anna:\nSå leit å høre. Vil du fortelle mer?"
+    assert (to_kari.method, to_kari.text) == ("copyMessage", "Så leit å høre. Vil du fortelle mer?")
+    assert to_kari.buttons == ["💬 Anna · støttekollega"] and to_kari.params["protect_content"]
     assert not harness.telegram.calls_of("forwardMessage")
+
+
+async def test_the_buttons_on_relayed_copies_pick_the_case_or_show_where_it_stands(harness) -> None:
+    kari, anna, code = await _connected(harness)
+    await harness.feed(kari.send_text("Er du der?"))
+    await harness.feed(anna.press(f"💬 {code} · fra legen (trykk for å svare)"))
+    assert f"går til saken {code}" in harness.said(anna)[-1].text
+    await harness.feed(anna.send_text("Ja, jeg er her"))
+    await harness.feed(kari.press("💬 Anna · støttekollega"))
+    status = harness.said(kari)[-1].text
+    assert code in status and "Anna" in status
+    # The copies themselves are never edited or quoted back: their text is someone's words.
+    assert not [s for s in harness.telegram.sent if s.is_edit and s.text in ("Er du der?", "Ja, jeg er her")]
 
 
 async def test_photo_and_voice_are_copied_not_forwarded(harness) -> None:
     kari, anna, code = await _connected(harness)
     await harness.feed(kari.send_photo(caption="brevet fra Helsetilsynet"))
     photo = harness.said(anna)[-1]
-    assert photo.method == "copyMessage" and code in photo.text and "brevet fra Helsetilsynet" in photo.text
+    assert photo.method == "copyMessage" and photo.text == "brevet fra Helsetilsynet" and code in photo.buttons[0]
     await harness.feed(anna.send_voice())
     voice = harness.said(kari)[-1]
-    assert voice.method == "copyMessage" and "Anna" in (voice.text or "")
+    assert voice.method == "copyMessage" and "Anna" in voice.buttons[0]
     await harness.feed(kari.send_sticker())
-    header, sticker = harness.said(anna)[-2:]
-    assert code in header.text and sticker.method == "copyMessage"
+    sticker = harness.said(anna)[-1]
+    assert sticker.method == "copyMessage" and code in sticker.buttons[0]
     assert not harness.telegram.calls_of("forwardMessage")
 
 
@@ -79,11 +94,11 @@ async def test_counsellor_with_two_cases_answers_by_replying_or_choosing(harness
     await harness.feed(ola.send_text("Hei fra Ola"))
     # A reply to Kari's message goes to Kari, whatever the focus.
     await harness.feed(anna.send_text("Svar til Kari", reply_to_message_id=relayed_from_kari.message_id))
-    assert harness.said(kari)[-1].text == "💬 Anna:\nSvar til Kari"
+    assert harness.said(kari)[-1].text == "Svar til Kari"
     # /case focuses on one case; plain messages then go there.
     await harness.feed(anna.send_command(f"/case {second}"))
     await harness.feed(anna.send_text("Til Ola"))
-    assert harness.said(ola)[-1].text == "💬 Anna:\nTil Ola"
+    assert harness.said(ola)[-1].text == "Til Ola"
     # Without a focus and with two cases, the counsellor is asked which case, and the choice delivers it.
     async with harness.services.store.transaction() as tx:
         await tx.set_focus((await tx.counsellor_by_telegram(anna.id)).id, None)
@@ -92,8 +107,8 @@ async def test_counsellor_with_two_cases_answers_by_replying_or_choosing(harness
     assert "Hvilken skal meldingen til" in question.text
     assert question.buttons == [f"Send til {first}", f"Send til {second}"]
     await walk(harness, anna, f"Send til {first}")
-    header, copied = harness.said(kari)[-2:]
-    assert header.text == "💬 Anna:" and copied.method == "copyMessage"
+    copied = harness.said(kari)[-1]
+    assert (copied.method, copied.text, copied.buttons) == ("copyMessage", "Hvem får denne?", ["💬 Anna · støttekollega"])
     await harness.feed(anna.send_command("/cases"))
     listing = harness.said(anna)[-1].text
     assert first in listing and second in listing

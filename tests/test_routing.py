@@ -194,7 +194,7 @@ async def test_doctors_get_a_polite_no_for_counsellor_and_coordinator_commands(h
 async def test_restart_with_an_offer_outstanding_keeps_its_deadline(config, clock) -> None:
     telegram = FakeTelegram()
     services = await open_services(config, clock)
-    app = build_application(config, request=FakeRequest(telegram))
+    app = build_application(config, request=FakeRequest(telegram), limit_rate=False)
     attach_services(app, services)
     from tests.conftest import Harness
 
@@ -207,10 +207,11 @@ async def test_restart_with_an_offer_outstanding_keeps_its_deadline(config, cloc
 
     clock.advance(minutes=61)
     services = await open_services(config, clock)  # a new process on the same database
-    app = build_application(config, request=FakeRequest(telegram))
-    attach_services(app, services)
+    app = build_application(config, request=FakeRequest(telegram), limit_rate=False)
+    sender = attach_services(app, services)
     async with app:
         await tick(app)
+        await sender.drain()
     await services.engine.dispose()
     offers_to_bjorn = [s for s in telegram.messages_to(bjorn.id) if code in (s.text or "")]
     assert offers_to_bjorn and ACCEPT in offers_to_bjorn[-1].buttons

@@ -6,6 +6,7 @@ import csv
 import io
 from collections.abc import AsyncIterator
 from datetime import datetime
+from typing import Any
 
 import pytest
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
@@ -19,6 +20,12 @@ from storage.statistics import Period
 
 NOW = datetime(2026, 11, 23, 10, 30)
 PNG = b"\x89PNG\r\n\x1a\n"
+
+
+
+async def _stats(sessions: async_sessionmaker[AsyncSession], *args: Any, **kwargs: Any) -> list[Any]:
+    async with sessions() as session:
+        return await stats_reply(session, *args, **kwargs)
 
 
 @pytest.fixture
@@ -48,7 +55,7 @@ async def sessions(database_url: str) -> AsyncIterator[async_sessionmaker[AsyncS
 
 @pytest.mark.parametrize("language", ["nb", "en"])
 async def test_a_coordinator_gets_a_summary_a_csv_and_a_chart(sessions, language: str) -> None:
-    summary, document, chart = await stats_reply(sessions, "month", 5, NOW, language)
+    summary, document, chart = await _stats(sessions, "month", 5, NOW, language)
 
     text = render(summary.text, language)
     assert ("november 2026" if language == "nb" else "November 2026") in text
@@ -71,7 +78,7 @@ async def test_a_coordinator_gets_a_summary_a_csv_and_a_chart(sessions, language
 
 @pytest.mark.parametrize(("language", "hidden"), [("nb", "skjult"), ("en", "hidden")])
 async def test_small_numbers_are_shown_as_hidden_never_as_the_number(sessions, language: str, hidden: str) -> None:
-    summary, document, _ = await stats_reply(sessions, "month", 5, NOW, language)
+    summary, document, _ = await _stats(sessions, "month", 5, NOW, language)
     text = render(summary.text, language)
 
     way_back = render(summary.text.params["way_back_or_out"], language)  # type: ignore[arg-type]
@@ -88,7 +95,7 @@ async def test_small_numbers_are_shown_as_hidden_never_as_the_number(sessions, l
 
 
 async def test_weekly_statistics_name_the_current_iso_week(sessions) -> None:
-    summary, document, chart = await stats_reply(sessions, "week", 5, NOW, "en", history=6)
+    summary, document, chart = await _stats(sessions, "week", 5, NOW, "en", history=6)
     assert "week 48 2026" in render(summary.text, "en")
     assert document.document is not None and document.document[0] == "kollega-stats-2026-W48.csv"
     assert chart.picture is not None and chart.picture.startswith(PNG)
@@ -98,7 +105,7 @@ async def test_an_empty_database_still_gives_a_readable_summary_and_an_empty_cha
     engine = create_engine(database_url)
     await upgrade(engine)
     try:
-        summary, _, chart = await stats_reply(sessions=sessionmaker(engine), period="month", min_cell=5, now=NOW, language="nb")
+        summary, _, chart = await _stats(sessionmaker(engine), "month", 5, NOW, "nb")
     finally:
         await engine.dispose()
     text = render(summary.text, "nb")
@@ -119,4 +126,4 @@ def test_the_chart_is_drawn_in_the_coordinators_language() -> None:
 
 async def test_an_unknown_period_is_refused(sessions) -> None:
     with pytest.raises(ValueError):
-        await stats_reply(sessions, "fortnight", 5, NOW)
+        await _stats(sessions, "fortnight", 5, NOW)

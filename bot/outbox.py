@@ -1,0 +1,358 @@
+"""Delivering the outbox: what the flows decided to say, sent after it was committed.
+
+Handlers and timers never call Telegram to send. They turn a flow's replies into
+:class:`~storage.outbox.Outgoing` messages and post them into the unit of work that
+made the decision (``post``); once it commits, the :class:`Sender` gets them in memory
+and delivers them. The rows stay in the database until Telegram accepted them, so a
+crash at any point leaves them owed, and the next start delivers them.
+
+The guarantee is *at least once*: a message is sent again only when the process died
+(or a request timed out) after Telegram accepted it and before its row was deleted.
+
+Order and fairness: each chat is a lane, delivered one message at a time in the order
+the messages were committed; lanes run side by side (``concurrency``), and a 429 or a
+network fault for one chat makes only that chat wait. Overall pace is kept under
+Telegram's ~30 messages a second here rather than by PTB's AIORateLimiter, whose
+flood-control handling pauses every chat at once.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections import Counter, deque
+from collections.abc import Awaitable, Callable, Iterable
+from dataclasses import dataclass
+from typing import Any
+
+from telegram import (
+    Bot,
+    InlineKeyboardButton,
+    InlineKeyboardMarkup,
+    InputFile,
+    Message,
+    MessageId,
+    ReplyKeyboardMarkup,
+    ReplyKeyboardRemove,
+)
+from telegram.error import BadRequest, Forbidden, RetryAfter, TelegramError
+
+from bot.render import callback_data, markup, text_of
+from flows.replies import Outbound, Reply
+from storage import outbox
+from storage.outbox import Method, Outgoing
+from storage.sealing import SealBroken
+from storage.store import SqlStore, SqlTx
+
+log = logging.getLogger(__name__)
+
+ATTEMPTS = 8
+"""Network faults and time-outs are tried this often (``retry_base`` doubling, at most 30 s apart)."""
+FLOOD_ATTEMPTS = 20
+"""Flood control (429) says when to come back; a chat may be told to wait that many times."""
+FLUSH_SECONDS = 0.5
+"""Delivered rows are deleted by the next unit of work, or after this long when none comes."""
+
+OnSent = Callable[[SqlTx, str, int], Awaitable[None]]
+
+
+# --- what handlers post -------------------------------------------------------------------
+def reply(chat: int, answer: Reply, language: str) -> Outgoing:
+    """One flow reply to one chat, rendered now (bot text only)."""
+    text = text_of(answer, language)
+    if answer.document is not None:
+        name, content = answer.document
+        return Outgoing(chat, Method.DOCUMENT, {"text": text[:1024], "filename": name}, content=content)
+    if answer.picture is not None:
+        return Outgoing(chat, Method.PHOTO, {"text": text[:1024], "filename": "chart.png"}, content=answer.picture)
+    shown = markup(answer, language)
+    return Outgoing(chat, Method.SEND, {"text": text, "markup": shown.to_dict() if shown else None})
+
+
+def edit(chat: int, message_id: int, answer: Reply, language: str, *, fallback: bool) -> Outgoing:
+    """Replace an earlier bot message; ``fallback``: send it anew if it can no longer be edited."""
+    shown = markup(answer, language)
+    payload = {"text": text_of(answer, language), "markup": shown.to_dict() if shown else None}
+    return Outgoing(chat, Method.EDIT, payload | {"message_id": message_id, "fallback": fallback})
+
+
+def annotate(chat: int, message_id: int, text: str) -> Outgoing:
+    """Show the chosen answer under a question and take its buttons away (dropped if too old)."""
+    return Outgoing(chat, Method.EDIT, {"text": text, "markup": None, "message_id": message_id, "fallback": False})
+
+
+def outbound(message: Outbound) -> Outgoing:
+    """A flow's message for someone other than the person who acted."""
+    if message.edit is not None:
+        posted = edit(message.reach, message.edit, message.reply, message.language, fallback=True)
+    else:
+        posted = reply(message.reach, message.reply, message.language)
+    posted.track = message.track
+    return posted
+
+
+def relay(
+    to: int, source_chat: int, message_id: int, label: str, action: tuple[str, str], notice: str, track: str = ""
+) -> Outgoing:
+    """A copy of someone's message, with one button naming where it came from.
+
+    The words are not in the row: copyMessage takes them from the source chat when the
+    row is delivered. ``protect_content`` keeps the copy from being forwarded or saved.
+    ``notice`` is what the sender is told if it cannot be delivered.
+    """
+    step, verb = action
+    buttons = InlineKeyboardMarkup([[InlineKeyboardButton(label, callback_data=callback_data(step, verb))]])
+    payload = {"message_id": message_id, "markup": buttons.to_dict(), "notice": notice}
+    return Outgoing(to, Method.COPY, payload, copy_from=source_chat, notify=source_chat, track=track)
+
+
+def leave(chat: int, text: str) -> Outgoing:
+    return Outgoing(chat, Method.LEAVE, {"text": text})
+
+
+async def post(store: SqlStore, messages: Iterable[Outgoing], now: Any) -> None:
+    """Post into the unit of work open in this task (every handler and timer runs in one)."""
+    async with store.transaction() as tx:
+        for message in messages:
+            await tx.post(message, now)
+
+
+# --- delivering ---------------------------------------------------------------------------
+@dataclass(frozen=True)
+class _Retry:
+    seconds: float
+    flood: bool = False
+
+
+class _Refused(Exception):
+    """Telegram's final no (blocked, chat gone, bad request): retrying will not help."""
+
+
+def _markup(data: dict[str, Any] | None) -> Any:
+    if not data:
+        return None
+    if "inline_keyboard" in data:
+        return InlineKeyboardMarkup.de_json(data, None)
+    if "keyboard" in data:
+        return ReplyKeyboardMarkup.de_json(data, None)
+    return ReplyKeyboardRemove.de_json(data, None)
+
+
+class Sender:
+    """Delivers committed outbox messages, lane by lane; see the module docstring."""
+
+    def __init__(
+        self,
+        bot: Bot,
+        store: SqlStore,
+        clock: Callable[[], Any],
+        on_sent: OnSent,
+        *,
+        rate: float | None = 29.0,
+        concurrency: int = 16,
+        scan_seconds: float = 1.0,
+        retry_base: float = 0.5,
+    ) -> None:
+        self.bot = bot
+        self.store = store
+        self.clock = clock
+        self.on_sent = on_sent
+        self.rate = rate
+        self.scan_seconds = scan_seconds
+        self.retry_base = retry_base
+        """The first wait after a network fault; it doubles with every attempt (at most 30 s)."""
+        self.counts: Counter[str] = Counter()
+        """delivered, retried, refused, given_up: for tests, benchmarks and logs."""
+        self._lanes: dict[str, deque[Outgoing]] = {}
+        self._workers: dict[str, asyncio.Task[None]] = {}
+        self._held: set[int] = set()
+        self._slots = asyncio.Semaphore(concurrency)
+        self._idle = asyncio.Event()
+        self._idle.set()
+        self._next_slot = 0.0
+        self._flush: asyncio.Task[None] | None = None
+        store.on_commit = self.accept
+
+    # --- taking work ----------------------------------------------------------------------
+    def accept(self, messages: Iterable[Outgoing]) -> None:
+        """Committed messages, in commit order: each joins the end of its chat's lane."""
+        for message in messages:
+            if message.id in self._held:
+                continue
+            self._held.add(message.id)
+            self._lanes.setdefault(message.lane, deque()).append(message)
+            if message.lane not in self._workers:
+                self._workers[message.lane] = asyncio.create_task(self._work(message.lane))
+                self._idle.clear()
+
+    async def scan(self, *, release_leases: bool = False) -> int:
+        """Take rows no live sender holds (left by a crash, or by another process that died)."""
+        taken: list[Outgoing] = []
+        async with self.store.transaction() as tx:
+            if release_leases:
+                await outbox.release_all(tx.session)
+            for row in await outbox.take_unleased(tx.session, self.clock(), sorted(self._held)):
+                try:
+                    taken.append(outbox.from_row(self.store.keyring, row))
+                except SealBroken:
+                    log.error("dropped an outbox row whose seal does not open")
+                    await tx.session.delete(row)
+        self.accept(taken)
+        return len(taken)
+
+    async def run(self, *, release_leases: bool) -> None:
+        """Deliver until cancelled: what is committed from now on, and every few seconds what was left."""
+        first = True
+        while True:
+            try:
+                await self.scan(release_leases=first and release_leases)
+                first = False
+            except Exception as error:  # the database may be away for a while: try again later
+                log.error("outbox scan failed: %s", type(error).__name__)
+            await asyncio.sleep(self.scan_seconds)
+
+    async def drain(self) -> None:
+        """Wait until every message in hand is delivered or given up, and their rows are deleted."""
+        while self._workers:
+            await self._idle.wait()
+        if self.store.delivered:
+            async with self.store.transaction():
+                pass  # a unit of work deletes the delivered rows first
+
+    async def close(self) -> None:
+        for task in [*self._workers.values(), *([self._flush] if self._flush else [])]:
+            task.cancel()
+        await asyncio.gather(*self._workers.values(), return_exceptions=True)
+
+    @property
+    def in_hand(self) -> int:
+        return len(self._held)
+
+    # --- one lane -------------------------------------------------------------------------
+    async def _work(self, lane: str) -> None:
+        queue = self._lanes[lane]
+        try:
+            while queue:
+                await self._deliver(queue[0])
+                self._held.discard(queue.popleft().id)
+        finally:
+            del self._workers[lane]
+            if not queue:
+                self._lanes.pop(lane, None)
+            if not self._workers:
+                self._idle.set()
+
+    async def _deliver(self, message: Outgoing) -> None:
+        while True:
+            try:
+                async with self._slots:
+                    sent = await self._attempt(message)
+            except _Refused as refusal:
+                self.counts["refused"] += 1
+                log.warning("delivery refused by Telegram: %s", refusal)
+                await self._give_up(message)
+                return
+            if isinstance(sent, _Retry):
+                message.attempts += 1
+                if message.attempts >= (FLOOD_ATTEMPTS if sent.flood else ATTEMPTS):
+                    self.counts["given_up"] += 1
+                    log.warning("delivery failed after %d attempts", message.attempts)
+                    await self._give_up(message)
+                    return
+                self.counts["retried"] += 1
+                await asyncio.sleep(sent.seconds)
+                continue
+            self.counts["delivered"] += 1
+            await self._done(message, sent)
+            return
+
+    async def _attempt(self, message: Outgoing) -> int | _Retry | None:
+        """One try: the delivered message's id (None when there is none to report), or when to retry."""
+        await self._pace()
+        try:
+            return await self._call(message)
+        except RetryAfter as error:
+            wait = error.retry_after
+            return _Retry(float(wait if isinstance(wait, int | float) else wait.total_seconds()), flood=True)
+        except BadRequest as error:
+            # An edit that changes nothing (a double tap) is done; one that can no longer be
+            # made is sent anew where the flow asked for that, else it was only cosmetic.
+            if message.method is Method.EDIT:
+                if "not modified" in str(error).lower() or not message.payload.get("fallback"):
+                    return None
+                message.method = Method.SEND
+                return await self._attempt(message)
+            raise _Refused(type(error).__name__) from error
+        except Forbidden as error:
+            raise _Refused(type(error).__name__) from error
+        except TelegramError:  # NetworkError, TimedOut and the like: passing faults
+            return _Retry(min(self.retry_base * 2**message.attempts, 30.0))
+
+    async def _call(self, message: Outgoing) -> int | None:
+        bot, to, payload = self.bot, message.to, message.payload
+        method = message.method
+        if method is Method.SEND:
+            sent: Any = await bot.send_message(to, payload["text"], reply_markup=_markup(payload.get("markup")))
+        elif method is Method.EDIT:
+            sent = await bot.edit_message_text(
+                payload["text"], chat_id=to, message_id=payload["message_id"], reply_markup=_markup(payload.get("markup"))
+            )
+        elif method is Method.COPY:
+            assert message.copy_from is not None
+            sent = await bot.copy_message(
+                to, message.copy_from, payload["message_id"], reply_markup=_markup(payload.get("markup")), protect_content=True
+            )
+        elif method in (Method.DOCUMENT, Method.PHOTO):
+            upload = InputFile(message.content or b"", filename=payload["filename"])
+            send = bot.send_document if method is Method.DOCUMENT else bot.send_photo
+            sent = await send(to, upload, caption=payload["text"])
+        else:  # Method.LEAVE
+            try:
+                await bot.send_message(to, payload["text"])
+                await bot.leave_chat(to)
+            except (BadRequest, Forbidden):
+                pass  # already removed or muted: nothing more to do
+            return None
+        return sent.message_id if isinstance(sent, Message | MessageId) else None
+
+    async def _pace(self) -> None:
+        """A steady overall pace (a leaky bucket of one), so bursts do not trip flood control."""
+        if not self.rate:
+            return
+        loop = asyncio.get_running_loop()
+        now = loop.time()
+        slot = max(now, self._next_slot)
+        self._next_slot = slot + 1 / self.rate
+        if slot > now:
+            await asyncio.sleep(slot - now)
+
+    # --- after ------------------------------------------------------------------------------
+    async def _done(self, message: Outgoing, message_id: int | None) -> None:
+        self.store.delivered.add(message.id)
+        if message.track and message_id is not None:
+            # The flows need the id now (an offer card is edited later, a reply to a relayed
+            # message names its case): one unit of work that also deletes the row.
+            async with self.store.transaction() as tx:
+                await self.on_sent(tx, message.track, message_id)
+            return
+        self._flush_soon()
+
+    async def _give_up(self, message: Outgoing) -> None:
+        """Not deliverable: the row goes, and whoever sent it (a relay's sender) is told."""
+        self.store.delivered.add(message.id)
+        async with self.store.transaction() as tx:
+            if message.notify is not None and message.payload.get("notice"):
+                await tx.post(Outgoing(message.notify, Method.SEND, {"text": message.payload["notice"]}), self.clock())
+
+    def _flush_soon(self) -> None:
+        if self._flush is None or self._flush.done():
+            self._flush = asyncio.create_task(self._flush_later())
+
+    async def _flush_later(self) -> None:
+        await asyncio.sleep(FLUSH_SECONDS)
+        if self.store.delivered:
+            try:
+                async with self.store.transaction():
+                    pass  # deletes the delivered rows first
+            except Exception as error:
+                log.error("outbox flush failed: %s", type(error).__name__)

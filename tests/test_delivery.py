@@ -1,0 +1,168 @@
+"""Faults one at a time, deterministically, through the real Application and outbox: a crash
+inside an update, a crash after its commit with messages still owed, a poison timer, a 429
+for one chat while another is served, a double-tapped toggle.
+
+Each test asserts from the fake Bot API's record and the database what a person would
+notice: the answer arrives once, nothing is lost, nobody else waits.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pytest
+from sqlalchemy import func, select, update
+from telegram import Update
+
+from bot.app import attach_services, build_application, open_services
+from bot.serve import handle_update
+from storage.models import CaseRow, OutboxRow, ProcessedUpdateRow, TimerRow
+from storage.outbox import Method, Outgoing
+from storage.store import TIMER_ATTEMPTS
+from tests.faketelegram import FakeRequest, FakeTelegram
+from tests.scenarios import ADVICE, CONSENT, SAFETY_NO, SELF, add_coordinator, add_counsellor, triage, walk
+
+SUPPORT_LISTEN = "Noen som lytter og forstår"
+
+
+class Crash(BaseException):
+    """The process dying mid-update: not an error PTB catches, nothing after it runs."""
+
+
+async def _count(harness: Any, model: Any) -> int:
+    async with harness.services.store.transaction() as tx:
+        return int(await tx.session.scalar(select(func.count()).select_from(model)) or 0)
+
+
+async def test_a_crash_inside_an_update_leaves_nothing_and_the_redelivery_is_handled_once(harness, monkeypatch) -> None:
+    kari = harness.user(5301)
+    await harness.feed(kari.send_command("/start"))
+    press = kari.press(CONSENT)
+    before = len(harness.said(kari))
+
+    async def dies(*args: Any, **kwargs: Any) -> None:
+        raise Crash
+
+    with monkeypatch.context() as patch:
+        # The flow has already saved the draft's next step in this unit of work when the
+        # process dies: the save must not survive without the update's claim.
+        original = harness.services.intake._ask
+
+        async def ask_then_die(*args: Any, **kwargs: Any) -> Any:
+            await original(*args, **kwargs)
+            await dies()
+
+        patch.setattr(harness.services.intake, "_ask", ask_then_die)
+        with pytest.raises(Crash):
+            await handle_update(harness.app, Update.de_json(press, harness.app.bot))
+    assert await _count(harness, ProcessedUpdateRow) == 1  # only /start's claim
+    assert await _count(harness, OutboxRow) == 0
+
+    await harness.feed(press)  # Telegram delivers it again: handled now, once
+    await harness.feed(press)  # and once more: the claim makes it a no-op
+    new = harness.said(kari)[before:]
+    assert [s.text for s in new] == ["Hvem gjelder det?"]
+    assert SELF in new[0].buttons
+
+
+async def test_messages_owed_when_the_process_died_are_delivered_at_the_next_start(config, clock) -> None:
+    telegram = FakeTelegram()
+    kari = telegram.user(5302)
+
+    # First run: the update is committed, but the process dies before its sender sends a thing.
+    services = await open_services(config, clock)
+    app = build_application(config, request=FakeRequest(telegram), limit_rate=False)
+    attach_services(app, services)
+    services.store.on_commit = None  # the sender never hears of the commit
+    start = kari.send_command("/start")
+    async with app:
+        await handle_update(app, Update.de_json(start, app.bot))
+    await services.engine.dispose()
+    assert telegram.messages_to(kari.id) == []
+
+    # Second run on the same database: the owed welcome goes out first, exactly once, and a
+    # redelivery of the same /start (never confirmed to Telegram) adds nothing.
+    services = await open_services(config, clock)
+    app = build_application(config, request=FakeRequest(telegram), limit_rate=False)
+    sender = attach_services(app, services)
+    async with app:
+        assert await sender.scan(release_leases=True) == 1
+        await handle_update(app, Update.de_json(start, app.bot))
+        await sender.drain()
+        async with services.store.transaction() as tx:
+            owed = await tx.session.scalar(select(func.count()).select_from(OutboxRow))
+    await services.engine.dispose()
+    [welcome] = telegram.messages_to(kari.id)
+    assert CONSENT in welcome.buttons
+    assert owed == 0
+
+
+async def test_a_poison_timer_is_retried_then_parked_and_never_holds_up_the_others(harness) -> None:
+    await add_counsellor(harness, 9301, "Anna")
+    await add_counsellor(harness, 9302, "Bjørn")
+    coordinator = await add_coordinator(harness, 9399)
+    kari = harness.user(5303)
+    code = await triage(harness, kari, ADVICE)
+    # The case's sealed chat id is damaged: the timers that must tell the doctor something
+    # (the offer passing on to Bjørn, the promised reply time passing) cannot reach her.
+    async with harness.services.store.transaction() as tx:
+        await tx.session.execute(update(CaseRow).where(CaseRow.code == code).values(sealed_reach=b"damaged" * 4))
+    ola = harness.user(5304, "Ola")
+    await harness.feed(ola.send_command("/start"))  # a draft whose reminder falls due later
+
+    seen = len(harness.said(ola))
+    await harness.tick(hours=25)  # past the offer deadline (an hour) and Ola's reminder (a day)
+    # The poison timers failed, and the reminder due after them went out all the same.
+    [reminder] = harness.said(ola)[seen:]
+    assert reminder.text.startswith("Du har et påbegynt spørsmål til Kollega.")
+    for _ in range(TIMER_ATTEMPTS - 1):
+        await harness.tick(hours=2)  # past each backoff: tried again, and failing again
+    async with harness.services.store.transaction() as tx:
+        failing = (await tx.session.scalars(select(TimerRow).where(TimerRow.attempts > 0))).all()
+    assert {(t.kind, t.attempts, t.parked) for t in failing} == {
+        ("offer_deadline", TIMER_ATTEMPTS, True), ("case_waiting", TIMER_ATTEMPTS, True),
+    }  # fmt: skip
+    assert await harness.tick(hours=25) == 0  # parked: no longer run, nothing is sent
+
+    await harness.feed(coordinator.send_command("/queue"))
+    parked = harness.said(coordinator)[-1].text
+    assert "offer_deadline" in parked and "case_waiting" in parked and code in parked
+
+
+async def test_flood_control_for_one_chat_does_not_delay_another(harness) -> None:
+    kari, ola = harness.user(5305), harness.user(5306, "Ola")
+    harness.telegram.fail_next("sendMessage", error_code=429, retry_after=1, chat_id=kari.id)
+    # Both are committed before anything is sent; Kari's came first.
+    for person in (kari, ola):
+        await handle_update(harness.app, Update.de_json(person.send_command("/start"), harness.app.bot))
+    await harness.sender.drain()
+    order = [s.chat_id for s in harness.telegram.sent if s.method == "sendMessage"]
+    assert order == [ola.id, kari.id]  # Ola was served while Kari's chat waited out its 429
+    assert harness.sender.counts["retried"] == 1
+
+
+async def test_a_double_tapped_toggle_stays_ticked(harness) -> None:
+    kari = harness.user(5307)
+    await harness.feed(kari.send_command("/start"))
+    await walk(harness, kari, CONSENT, SELF, ADVICE, SAFETY_NO)
+    # Two presses of the same button on the same message, both sent before the bot answered.
+    first = kari.press(f"⬜ {SUPPORT_LISTEN}")
+    again = kari._callback(first["callback_query"]["message"], first["callback_query"]["data"])
+    await harness.feed(first)
+    await harness.feed(again)
+    [question] = harness.telegram.keyboards(kari.id)
+    labels = [b["text"] for row in question["reply_markup"]["inline_keyboard"] for b in row]
+    assert f"✅ {SUPPORT_LISTEN}" in labels and f"⬜ {SUPPORT_LISTEN}" not in labels
+
+
+async def test_outbox_ids_are_never_reused(harness) -> None:
+    """The sender knows messages by row id; a delivered row's id must never name a new message."""
+    store = harness.services.store
+    ids = []
+    for _ in range(2):
+        async with store.transaction() as tx:
+            await tx.post(Outgoing(5308, Method.SEND, {"text": "x"}), harness.clock())
+        ids.append(tx.posted[0][0].id)
+        async with store.transaction() as tx:
+            await tx.session.execute(OutboxRow.__table__.delete())
+    assert ids[0] != ids[1]
