@@ -220,9 +220,11 @@ class Sender:
                 pass  # a unit of work deletes the delivered rows first
 
     async def close(self) -> None:
-        for task in [*self._workers.values(), *([self._flush] if self._flush else [])]:
+        """Stop delivering (what is not delivered stays owed in the database)."""
+        tasks = [*self._workers.values(), *([self._flush] if self._flush else [])]
+        for task in tasks:
             task.cancel()
-        await asyncio.gather(*self._workers.values(), return_exceptions=True)
+        await asyncio.gather(*tasks, return_exceptions=True)
 
     @property
     def in_hand(self) -> int:

@@ -26,6 +26,7 @@ from telegram.error import InvalidToken, TelegramError
 
 from bot.config import Config
 from bot.context import Services
+from bot.webhook import open_webhook
 from flows.catalogue import render
 from flows.replies import Text
 from storage.outbox import Method, Outgoing
@@ -228,8 +229,6 @@ def ordered(handle: Callable[[Update], Awaitable[None]]) -> Callable[[Update], A
 
 async def serve(application: App, config: Config) -> int:
     """Run the bot until SIGINT or SIGTERM; the exit code: 0 after a clean stop, 1 if serving died."""
-    from bot.webhook import open_webhook
-
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGINT, signal.SIGTERM):
