@@ -129,7 +129,10 @@ def attach_services(application: Application[Any, Any, Any, Any, Any, Any], serv
     """Attach the services and the outbox sender that delivers for this bot."""
     application.bot_data["services"] = services
     rate = SEND_RATE if application.bot_data.get("limit_rate", True) else None
-    services.sender = Sender(application.bot, services.store, services.clock, services.casework.on_sent, rate=rate)
+    services.sender = Sender(
+        application.bot, services.store, services.clock, services.casework.on_sent,
+        rate=rate, scan_seconds=services.config.tick_seconds,
+    )  # fmt: skip
     return services.sender
 
 
@@ -233,7 +236,6 @@ async def _post_init(application: Application[Any, Any, Any, Any, Any, Any]) -> 
         await application.bot.set_my_commands(commands, language_code=code)
     # What a crash left owed is delivered first. On SQLite no other process can hold a
     # lease (one `kollega run` per file), so leases left by the dead process are freed.
-    sender.scan_seconds = config.tick_seconds
     application.bot_data["tasks"] = [
         asyncio.create_task(sender.run(release_leases=services.engine.dialect.name == "sqlite"), name="outbox"),
         asyncio.create_task(_tick_forever(application), name="timers"),

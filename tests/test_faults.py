@@ -25,6 +25,7 @@ after 3, then 6, then 12 seconds. Every wait is a generous safety net, never a p
 
 from __future__ import annotations
 
+import json
 import os
 import random
 import re
@@ -74,6 +75,12 @@ CODE = re.compile(r"K-[A-Z2-9]{6}")
 RETRY = "noe gikk galt"
 ANSWERED = ("Du har tatt saken", "Du avslo saken", "Saken K-")  # a card's answer replaces it
 ACCEPTED = "har tatt saken din"
+# The triage steps in the order a conversation moves through them, as saved in drafts.answers
+# ("change" is the summary's sub-menu, so it ranks with the summary).
+SAVED_ORDER = [
+    "consent", "who", "situation", "unsure_work", "unsure_coping", "unsure_hope", "safety", "crisis", "support",
+    "barriers", "role", "county", "outside_county", "contact", "language", "summary", "change",
+]  # fmt: skip
 
 # The question a doctor sees, by one of its buttons, in the order of the triage.
 STEPS = [
@@ -233,6 +240,9 @@ class Chaos:
         self.kill_times: list[float] = []
         self.up_since = time.monotonic()
         self.regressions: list[str] = []
+        self.questions_again = 0
+        self.keyring = Keyring(SECRET_KEY)
+        self.furthest_saved: dict[str, int] = {}
         self.doctors = [
             Doctor(
                 standin.fake.user(uid, first_name=f"Dr{uid}"),
@@ -308,12 +318,24 @@ class Chaos:
         assert step is not None
         if current["message_id"] > doctor.last_question:
             if step < doctor.furthest:
-                self.regressions.append(f"doctor {chat} was sent back from {STEPS[doctor.furthest][0]} to {STEPS[step][0]}")
+                # An earlier question shown again: a message delivered twice (the outbox is at
+                # least once) unless the conversation itself went back, which watch_drafts checks.
+                self.questions_again += 1
             doctor.furthest = max(doctor.furthest, step)
             doctor.last_question = current["message_id"]
         answer = doctor.choose(buttons)
         data = {b["text"]: b.get("callback_data") for row in markup_rows(current["reply_markup"]) for b in row}
         doctor.pending = self.push(chat, answer, doctor.user._callback(current, str(data[answer])), mark, tries)
+
+    def watch_drafts(self) -> None:
+        """The conversations as saved: no doctor's draft may ever go back a step."""
+        doctor_of = {self.keyring.pseudonym(d.user.id): d.user.id for d in self.doctors}
+        for pseudonym, answers in rows(self.db, "SELECT pseudonym, answers FROM drafts"):
+            step = SAVED_ORDER.index(json.loads(answers)["state"])
+            furthest = self.furthest_saved.get(pseudonym, -1)
+            if step < furthest:
+                self.regressions.append(f"doctor {doctor_of.get(pseudonym)}: {SAVED_ORDER[furthest]} -> {SAVED_ORDER[step]}")
+            self.furthest_saved[pseudonym] = max(furthest, step)
 
     def write_to_counsellor(self, doctor: Doctor) -> None:
         """Once accepted, write RELAYS messages, each once, the next when the last has arrived."""
@@ -406,6 +428,7 @@ class Chaos:
     def run(self) -> None:
         started = time.monotonic()
         next_kill: float | None = None
+        next_watch = started
         polls_at_start = 0
         while not self.finished():
             now = time.monotonic()
@@ -426,6 +449,9 @@ class Chaos:
                 self.drive_doctor(doctor)
             for counsellor in self.counsellors:
                 self.drive_counsellor(counsellor)
+            if now >= next_watch:
+                self.watch_drafts()
+                next_watch = now + 0.3
             time.sleep(0.02)
 
     def describe(self, what: str) -> str:
@@ -483,7 +509,7 @@ def test_sigkill_at_random_moments_loses_nothing_and_repeats_no_effect(
     assert [t for t in written if answer_to(t) not in to_doctors] == []
     assert rows(chaos.db, "SELECT count(*) FROM outbox") == [(0,)]
 
-    # Conversations went on where they stopped; nobody was told something went wrong.
+    # Conversations went on where they stopped (as saved); nobody was told something went wrong.
     assert chaos.regressions == []
     with standin.fake._lock:
         assert not [s for s in standin.fake.sent if RETRY in (s.text or "")]
@@ -501,7 +527,8 @@ def test_sigkill_at_random_moments_loses_nothing_and_repeats_no_effect(
             f"{', '.join(f'{t:.1f}' for t in chaos.kill_times)} s, {len(chaos.pushed)} updates pushed, 0 lost, "
             f"0 effects twice; {len(offers)} offers ({sum(o[2] == 'declined' for o in offers)} declined, "
             f"{sum(o[2] == 'expired' for o in offers)} expired); {len(written)} relays each way, "
-            f"{relay_copies - 2 * len(written)} duplicate copies; {codes_told - len(DOCTORS)} duplicate case-code messages; "
+            f"duplicates: {relay_copies - 2 * len(written)} relayed copies, {codes_told - len(DOCTORS)} case-code messages, "
+            f"{chaos.questions_again} earlier questions shown again; "
             f"{time.monotonic() - started:.1f} s"
         )
 
@@ -532,3 +559,17 @@ def test_an_update_the_bot_cannot_read_is_skipped_without_a_trace_of_its_content
     assert f"could not read update {broken['update_id']}" in output
     for content in ("orker", "91234567", "Kariannestine", "dr_kari_x", str(kari.id)):
         assert content not in output, content
+
+
+def test_a_poller_that_stops_serving_ends_the_process_with_a_failure(
+    tmp_path: Path, standin: BotApiStandin, bots: Callable[..., BotProcess]
+) -> None:
+    """Telegram refuses the token (it was revoked, say): the process must not stay up
+    serving nobody, but exit non-zero so that its supervisor notices and says why."""
+    bot = bots(make_config(tmp_path, standin)).start()
+    standin.fake.user(6401).send_command("/start")
+    standin.fake.wait_for_sent(lambda s: s.chat_id == 6401, 60)  # serving
+    standin.fake.fail_next("getUpdates", error_code=401, description="Unauthorized", times=1000)
+    standin.fake.user(6402).send_command("/start")  # wakes the long poll, which now gets 401
+    assert bot.wait(timeout=60) == 1
+    assert "Telegram refused the bot token" in bot.output()
