@@ -384,8 +384,10 @@ class FakeTelegram:
             return bool(markup.get("inline_keyboard")) if inline_only else bool(markup)
 
         with self._lock:
+            # Copies: the bot edits messages from another thread (the HTTP stand-in), and a
+            # caller reading a live dict could see its buttons vanish halfway.
             found = [
-                m
+                copy.deepcopy(m)
                 for (c, _), m in self._messages.items()
                 if c == chat and m.get("from", {}).get("id") == self.bot_id and shows_buttons(m)
             ]
