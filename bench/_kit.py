@@ -1,4 +1,4 @@
-"""Shared pieces of the bot benchmarks (throughput, latency, memory, burst).
+"""Shared pieces of the bot benchmarks (work, throughput, latency, memory, burst).
 
 Everything runs in-process against the test suite's fake Bot API
 (``tests.faketelegram``): nothing ever reaches the network.
@@ -7,12 +7,16 @@ Everything runs in-process against the test suite's fake Bot API
   message store, same edit / callback-query checks, plugged in through the same
   :class:`~tests.faketelegram.FakeRequest`) that does not keep what a benchmark
   never reads: it records no ``calls``/``sent`` history, queues no updates (the
-  benchmarks hand them to ``Application.process_update`` themselves), finds a
-  button by label in the pressing user's own chat instead of scanning every
-  chat, can forget a chat, and can enforce Telegram's flood limits.
+  benchmarks hand them to the bot themselves), finds a button by label in the
+  pressing user's own chat instead of scanning every chat, can forget a chat,
+  and can enforce Telegram's flood limits.
 * :func:`kollega_application` builds the real Application with
-  ``bot.app.build_application``, with or without its rate limiter.
-* :func:`bare_application` is the baseline: plain PTB, one echo handler.
+  ``bot.app.build_application``, its outbox sender paced (29 msg/s) or not.
+* :class:`Driver` feeds updates the way ``kollega run`` handles them
+  (``bot.serve.handle_update``: one unit of work per update), and waits for the
+  outbox sender to deliver what each posted.
+* :func:`bare_application` is the baseline: plain PTB, one echo handler that
+  calls Telegram itself.
 """
 
 from __future__ import annotations
@@ -36,6 +40,8 @@ from telegram.ext import Application, ApplicationBuilder, CallbackQueryHandler, 
 from bot.app import attach_services, build_application, open_services
 from bot.config import Config
 from bot.context import Services
+from bot.outbox import Sender
+from bot.serve import handle_update
 from tests.faketelegram import ApiError, FakeRequest, FakeTelegram, FakeUser, JSONDict, markup_rows
 from tests.scenarios import ADVICE, CONFIRM, CONSENT, PREFERENCES, SAFETY_NO, SELF
 
@@ -186,25 +192,33 @@ class BenchTelegram(FakeTelegram):
 
 
 # --- applications ---------------------------------------------------------------------
-NO_LIMITER = "no rate limiter on either side (build_application(limit_rate=False))"
+NO_LIMITER = "neither side paced: kollega's outbox sender unpaced (build_application(limit_rate=False)), no limiter in the echo"
 
 
 def kollega_application(config: Config, request: FakeRequest, *, rate_limited: bool) -> AnyApp:
-    """The real Application from ``bot.app.build_application``, with or without its rate limiter."""
+    """The real Application from ``bot.app.build_application``; ``rate_limited``: its outbox
+    sender keeps to 29 messages a second overall (``attach_services`` reads ``limit_rate``)."""
     app = build_application(config, request=request, limit_rate=rate_limited)
-    if (app.bot.rate_limiter is not None) != rate_limited:
+    if app.bot_data.get("limit_rate") is not rate_limited:
         raise RuntimeError(f"could not build the Application with rate_limited={rate_limited}")
     return app
 
 
 def kollega_bot(config: Config, services: Services) -> tuple[AnyApp, BenchTelegram, Errors]:
-    """The real Application without a rate limiter, on the bench's fake Bot API, errors watched."""
+    """The real Application, its sender unpaced, on the bench's fake Bot API, errors watched."""
     telegram = BenchTelegram()
     app = kollega_application(config, FakeRequest(telegram), rate_limited=False)
     attach_services(app, services)
     errors = Errors()
     errors.watch(app)
     return app, telegram, errors
+
+
+async def close_services(services: Services) -> None:
+    """Stop the sender (its deferred flush among its tasks) before the database goes away."""
+    if services.sender is not None:
+        await services.sender.close()
+    await services.engine.dispose()
 
 
 def bare_application(request: FakeRequest) -> AnyApp:
@@ -264,26 +278,58 @@ async def open_bench_services(config: Config, counsellors: int = 3, capacity: in
     return services
 
 
+async def delivered(sender: Sender) -> None:
+    """Wait until the sender has delivered (or given up) everything it holds.
+
+    ``Sender.drain()`` does this and then opens one more unit of work, to delete the
+    delivered rows. A running bot does not pay that transaction per update: the next
+    unit of work deletes them, whatever it is for (``SqlStore.delivered``), or the
+    sender's own flush after ``bot.outbox.FLUSH_SECONDS`` of quiet. So the benchmarks
+    wait for the deliveries only and leave the deletion to the next update, as in
+    production. ``_idle`` is the event ``drain()`` itself waits on.
+    """
+    while sender.in_hand:
+        if sender._idle.is_set():  # no lane is working, yet messages are held: a lane died
+            raise RuntimeError(f"the outbox sender stopped with {sender.in_hand} messages in hand")
+        await sender._idle.wait()
+
+
 class Driver:
-    """Feeds update dicts to an Application exactly as the tests' Harness does."""
+    """Feeds update dicts to an Application.
+
+    The real bot (services attached): as ``kollega run`` does, through
+    ``bot.serve.handle_update`` (claim, handlers, outbox rows: one unit of work), then
+    waits until the outbox sender has delivered what was posted (:func:`delivered`),
+    so the next step finds its buttons. The bare baseline, which has no pipeline:
+    ``Application.process_update``, its handler calling Telegram itself.
+    """
 
     def __init__(self, app: AnyApp, telegram: BenchTelegram) -> None:
         self.app = app
         self.telegram = telegram
         self.updates = 0
+        services: Services | None = app.bot_data.get("services")
+        self.sender = services.sender if services is not None else None
 
     async def feed(self, update: JSONDict) -> None:
-        await self.app.process_update(Update.de_json(update, self.app.bot))
+        await self._handle(Update.de_json(update, self.app.bot))
         self.updates += 1
 
     async def timed_feed(self, update: JSONDict) -> float:
-        """Seconds spent in ``process_update`` (the Update is built outside the timing)."""
+        """Seconds to handle the update and deliver what it posted (the Update is built outside the timing)."""
         parsed = Update.de_json(update, self.app.bot)
         began = time.perf_counter()
-        await self.app.process_update(parsed)
+        await self._handle(parsed)
         took = time.perf_counter() - began
         self.updates += 1
         return took
+
+    async def _handle(self, update: Update) -> None:
+        if self.sender is None:
+            await self.app.process_update(update)
+            return
+        await handle_update(self.app, update)
+        await delivered(self.sender)
 
     def update_for(self, user: FakeUser, step: int, presses: Sequence[str]) -> JSONDict:
         """Step 0 is /start; step i >= 1 presses ``presses[i - 1]``."""

@@ -1,6 +1,6 @@
 """How fast is `kollega stats export` against plain SQL, and does it stream?
 
-    python -m bench.export_bench [--events 1000000] [--repeat 3] [--db FILE]
+    python -m bench.export_bench [--events 1000000] [--repeat 3] [--db FILE] [--quick]
 
 1. Generates N anonymous events into a fresh SQLite file (schema from the
    migrations, rows with the sqlite3 module's executemany in one
@@ -201,7 +201,10 @@ def main(argv: list[str] | None = None) -> int:
     options.add_argument("--events", type=int, default=1_000_000)
     options.add_argument("--repeat", type=int, default=3, help="timed runs of each side; the median is compared")
     options.add_argument("--db", type=Path, help="database file (default: a temporary one, deleted after)")
+    options.add_argument("--quick", action="store_true", help="100,000 events")
     args = options.parse_args(argv)
+    if args.quick:
+        args.events = 100_000
 
     with tempfile.TemporaryDirectory() as folder:
         path = args.db or Path(folder) / "bench.db"

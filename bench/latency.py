@@ -8,14 +8,19 @@
 2. Feeds a stream of ``--updates`` updates, each the next step of a doctor
    picked at random among those in flight; a doctor who confirms is replaced by
    a new one (/start), so the number in flight stays the same. Every update is
-   timed around ``Application.process_update`` (building the ``Update`` is not
-   timed). By default the stream is fed one update at a time, as the product
-   runs (``build_application`` keeps PTB's default of one update at a time);
-   ``--concurrency K`` keeps K updates in progress instead.
+   timed from the start of ``bot.serve.handle_update`` (its one unit of work)
+   until the outbox sender has delivered what it posted, so the figure includes
+   delivery (building the ``Update`` is not timed). The delivered rows are
+   deleted by the next update's unit, as in production (``bench._kit.delivered``).
+   By default the stream is fed one update at a time: the cost of one update on
+   its own. ``kollega run`` handles up to ``bot.serve.IN_FLIGHT`` updates at once
+   (one chat's in order); ``--concurrency K`` keeps K in progress instead, and
+   each then also waits for the deliveries of the others in progress.
 3. The same with a bare PTB Application (one echo handler, one send_message per
-   update) and the same number of conversations, parked the same way.
+   update, timed around ``Application.process_update``) and the same number of
+   conversations, parked the same way.
 
-Neither Application has a rate limiter (built as in ``bench.throughput``).
+Nothing is paced (built as in ``bench.throughput``).
 Goal: p99 <= 3 x p50 for the real bot.
 """
 
@@ -41,6 +46,7 @@ from bench._kit import (
     Errors,
     bare_application,
     bench_config,
+    close_services,
     kollega_bot,
     open_bench_services,
     percentile,
@@ -127,7 +133,7 @@ async def run_kollega(args: argparse.Namespace) -> Stream:
         try:
             return await _measure(app, telegram, TRIAGE_PRESSES, args)
         finally:
-            await services.engine.dispose()
+            await close_services(services)
 
 
 async def run_bare(args: argparse.Namespace) -> Stream:
@@ -145,7 +151,7 @@ def main(argv: list[str] | None = None) -> int:
     options = argparse.ArgumentParser(prog="python -m bench.latency", description=__doc__.split("\n\n")[0])
     options.add_argument("--in-flight", type=int, default=500, help="conversations in flight")
     options.add_argument("--updates", type=int, default=1500, help="updates in the timed stream")
-    options.add_argument("--concurrency", type=int, default=1, help="updates in progress at once (1: as the product runs)")
+    options.add_argument("--concurrency", type=int, default=1, help="updates in progress at once (1: each on its own)")
     options.add_argument("--counsellors", type=int, default=3, help="counsellors on the roster (capacity 2 each)")
     options.add_argument("--quick", action="store_true", help="100 in flight, 300 updates")
     args = options.parse_args(argv)
@@ -153,8 +159,8 @@ def main(argv: list[str] | None = None) -> int:
         args.in_flight, args.updates = 100, 300
 
     print(
-        f"{args.in_flight} conversations in flight, {args.updates} updates timed around process_update,"
-        f" {args.concurrency} at a time;\n{NO_LIMITER}"
+        f"{args.in_flight} conversations in flight, {args.updates} updates timed from handle_update until delivered"
+        f" (bare: process_update), {args.concurrency} at a time;\n{NO_LIMITER}"
     )
     with quiet_logs():
         bare = asyncio.run(run_bare(args))

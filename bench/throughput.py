@@ -5,24 +5,28 @@
 N synthetic doctors each walk a whole triage (/start, then the 14 presses of
 ``tests.scenarios``: consent ... confirm; 15 updates) at the same time: one
 coroutine per doctor feeds its own updates in order, ``asyncio.gather`` runs
-all doctors together, and every update goes through ``Application.process_update``
-of the real Application (``bot.app.build_application`` with the tests'
-``FakeRequest``; ``open_services`` on a SQLite file in a temporary directory,
-with 3 counsellors and a coordinator on the roster, so confirmed cases are
-routed as in production).
+all doctors together, and every update goes through the pipeline ``kollega run``
+uses (``bot.serve.handle_update``: the update's claim, its handlers and the
+messages they post to the outbox, committed as one unit of work), after which
+the doctor waits until the outbox sender has delivered everything in hand, its
+own messages among them (``bench._kit.Driver``; the delivered rows are deleted
+by the next unit of work, as in production). The real Application is
+``bot.app.build_application`` with the tests' ``FakeRequest``; ``open_services``
+on a SQLite file in a temporary directory, with 3 counsellors and a coordinator
+on the roster, so confirmed cases are routed as in production.
 
 Baseline in the same run: a bare PTB Application on the same kind of fake Bot
 API, with one echo handler that answers each update with one ``send_message``,
 fed the same number of updates (1 command and 14 presses per doctor) the same way.
 For information, also the bare echo with the bot's own per-update bookkeeping
-(``SqlStore.claim_update``: one INSERT in one transaction on the same kind of
-SQLite file), the least a bot that keeps its state in SQLite does per update.
-SQL statements are counted with an engine event.
+(``SqlStore.update``: the update's claim, one INSERT in one transaction on the
+same kind of SQLite file, with nothing else in it), the least a bot that keeps its
+state in SQLite does per update. SQL statements (BEGIN IMMEDIATE included) are
+counted with an engine event.
 
-Neither Application has a rate limiter: Telegram's 30 msg/s would otherwise be
-all we measured. The real one is built by ``build_application`` with
-``bot.app.AIORateLimiter`` patched to return None during the call (so
-``.rate_limiter(None)``); nothing else differs. Goal: kollega/bare >= 0.5.
+Nothing is paced: Telegram's 30 msg/s would otherwise be all we measured. The
+real one is built with ``build_application(limit_rate=False)``, which leaves its
+outbox sender unpaced; nothing else differs. Goal: kollega/bare >= 0.5.
 """
 
 from __future__ import annotations
@@ -50,6 +54,7 @@ from bench._kit import (
     Errors,
     bare_application,
     bench_config,
+    close_services,
     kollega_bot,
     open_bench_services,
     quiet_logs,
@@ -123,12 +128,12 @@ async def run_kollega(doctors: int, counsellors: int) -> Run:
                     case_code(telegram.last_text(telegram.user(user_id)))
                 return Run(took, driver.updates, telegram.api_calls - calls, statements[0])
         finally:
-            await services.engine.dispose()
+            await close_services(services)
 
 
 async def run_bare(doctors: int, with_database: bool = False) -> Run:
     """The baseline; ``with_database`` adds the bot's own per-update transaction
-    (``SqlStore.claim_update``: one INSERT in one SQLite transaction) before the echo."""
+    (``SqlStore.update``: the claim, one INSERT in one SQLite transaction) before the echo."""
     with tempfile.TemporaryDirectory() as folder:
         telegram = BenchTelegram()
         app = bare_application(FakeRequest(telegram))
@@ -138,7 +143,8 @@ async def run_bare(doctors: int, with_database: bool = False) -> Run:
             store, clock = services.store, services.clock
 
             async def remember(update: Update, context: object) -> None:
-                await store.claim_update(update.update_id, clock())
+                async with store.update(update.update_id, clock()):
+                    pass  # the claim alone: the unit commits with nothing else in it
 
             app.add_handler(TypeHandler(Update, remember), group=-1)
         errors = Errors()
@@ -155,7 +161,7 @@ async def run_bare(doctors: int, with_database: bool = False) -> Run:
                 return Run(took, driver.updates, telegram.api_calls - calls, statements[0])
         finally:
             if services is not None:
-                await services.engine.dispose()
+                await close_services(services)
 
 
 def main(argv: list[str] | None = None) -> int:
