@@ -3,11 +3,13 @@ matching flow. Thin: the decisions are made in ``flows``."""
 
 from __future__ import annotations
 
+import logging
+
 from telegram import CallbackQuery, Message, Update
+from telegram.error import TelegramError
 
 from bot import coordinator, outbox
 from bot.context import KollegaContext, Services
-from bot.delivery import with_retries
 from bot.render import parse_callback
 from flows.casework import Target
 from flows.catalogue import render
@@ -16,6 +18,8 @@ from flows.ports import CounsellorView
 from flows.replies import Button, Reply, Text
 from storage.outbox import Outgoing
 from storage.store import SqlTx
+
+log = logging.getLogger(__name__)
 
 COUNSELLOR_COMMANDS = ("available", "away", "cases", "case", "close")
 COORDINATOR_COMMANDS = ("queue", "stats")
@@ -41,11 +45,11 @@ async def show(update: Update, context: KollegaContext, result: Result, pressed:
         message = pressed.message
         if result.replace and replies and not replies[0].request_contact:
             posted.append(outbox.edit(chat.id, message.message_id, replies.pop(0), result.language, fallback=True))
-        elif message.text:
-            # Keep the question on screen with the chosen answer, without live buttons.
-            chosen = _pressed_label(pressed)
-            shown = f"{message.text}\n\n→ {chosen}" if chosen else message.text
-            posted.append(outbox.annotate(chat.id, message.message_id, shown))
+        elif message.text and (chosen := _pressed_label(pressed)):
+            # Keep the question on screen with the chosen answer, without live buttons. Only
+            # when the press matches a button on that message: the bot's own question then,
+            # never a relayed copy (someone's words) pressed with forged data.
+            posted.append(outbox.annotate(chat.id, message.message_id, f"{message.text}\n\n→ {chosen}"))
     posted += [outbox.reply(chat.id, reply, result.language) for reply in replies]
     posted += [outbox.outbound(message) for message in result.outbound]
     await outbox.post(context.services.store, posted, context.services.clock())
@@ -195,15 +199,19 @@ async def _from_doctor(update: Update, context: KollegaContext, me: Person, targ
         await show(update, context, Result(language, [done]))
         return
     label = render(Text("relay.doctor_button", {"code": target.code}), target.language)
-    notice = render(Text("relay.failed"), language)
     copy = outbox.relay(
-        target.reach, message.chat_id, message.message_id, label, (RELAY_STEP, f"focus:{target.code}"), notice,
+        target.reach, message.chat_id, message.message_id, label, (RELAY_STEP, f"focus:{target.code}"), _notices(language),
         track=f"relay:{target.code}:{target.counsellor_id}",
     )  # fmt: skip
     await outbox.post(services.store, [copy], services.clock())
     await services.casework.relayed(_unit(services), target.code)
     if message.text is not None and services.intake.is_crisis(message.text):
         await show(update, context, await services.intake.crisis_in_case(me))
+
+
+def _notices(language: str) -> tuple[str, str]:
+    """What the writer of a relayed message is told if it is late, and if it never arrives."""
+    return render(Text("relay.delayed"), language), render(Text("relay.failed"), language)
 
 
 def me_id(update: Update) -> int:
@@ -224,12 +232,19 @@ async def _send_contact(context: KollegaContext, message: Message, reach: int, h
 
     Only the number and a header: no user id, no name, so the recipient cannot open the
     sender's account. Sent inside the update's unit of work, so a crash can repeat it but
-    not lose it (the update is redelivered until its unit commits).
+    not lose it (the update is redelivered until its unit commits). PTB's request timeouts
+    (5 s each for connecting, writing and reading) bound how long that unit stays open.
     """
     assert message.contact is not None
     phone = message.contact.phone_number
-    sent = await with_retries(lambda: context.bot.send_contact(reach, phone_number=phone, first_name=header[:64]))
-    return sent.message_id if sent else None
+    try:
+        # One try, no waiting on flood control: the update's transaction is open (and holds the
+        # database's write lock). If it fails the sender is told, and can share it again.
+        sent = await context.bot.send_contact(reach, phone_number=phone, first_name=header[:64])
+    except TelegramError as error:
+        log.warning("a shared phone number was not delivered: %s", type(error).__name__)
+        return None
+    return sent.message_id
 
 
 async def _reader_language(services: Services, me: Person) -> str:
@@ -247,6 +262,11 @@ async def _from_counsellor(update: Update, context: KollegaContext, counsellor: 
     if isinstance(target, list):
         if not target:
             return False  # no open case: whatever they wrote is for the triage (or a hint)
+        if message.contact is not None:
+            # A contact is only ever sent as a bare number (_send_contact); the route buttons
+            # would copy the whole contact card, so the case is picked first.
+            await show(update, context, Result(counsellor.language, [Reply(Text("counsellor.contact_pick_case"))]))
+            return True
         route = services.casework.route_action
         buttons = tuple(
             (Button(Text("counsellor.send_to", {"code": c.code}), route(counsellor, c.code, message.message_id)),)
@@ -286,8 +306,8 @@ async def _counsellor_relay(
     else:
         message_id = original.message_id if isinstance(original, Message) else original
         label = render(Text("relay.counsellor_button", {"alias": counsellor.alias}), target.language)
-        notice = render(Text("relay.failed"), counsellor.language)
-        copy = outbox.relay(target.reach, counsellor.telegram_id, message_id, label, (RELAY_STEP, "status"), notice)
+        notices = _notices(counsellor.language)
+        copy = outbox.relay(target.reach, counsellor.telegram_id, message_id, label, (RELAY_STEP, "status"), notices)
         await outbox.post(services.store, [copy], services.clock())
     tx = _unit(services)
     await services.casework.relayed(tx, target.code)

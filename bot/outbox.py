@@ -23,6 +23,7 @@ import logging
 from collections import Counter, deque
 from collections.abc import Awaitable, Callable, Iterable
 from dataclasses import dataclass
+from datetime import datetime, timedelta
 from typing import Any
 
 from telegram import (
@@ -40,16 +41,21 @@ from telegram.error import BadRequest, Forbidden, RetryAfter, TelegramError
 from bot.render import callback_data, markup, text_of
 from flows.replies import Outbound, Reply
 from storage import outbox
-from storage.outbox import Method, Outgoing
+from storage.outbox import LEASE, Method, Outgoing
 from storage.sealing import SealBroken
 from storage.store import SqlStore, SqlTx
 
 log = logging.getLogger(__name__)
 
 ATTEMPTS = 8
-"""Network faults and time-outs are tried this often (``retry_base`` doubling, at most 30 s apart)."""
+"""Network faults and time-outs are tried this often in a row (``retry_base`` doubling, at most
+30 s apart); then the chat's messages are set aside in the database for SET_ASIDE."""
 FLOOD_ATTEMPTS = 20
-"""Flood control (429) says when to come back; a chat may be told to wait that many times."""
+"""Flood control (429) says when to come back; a chat may be told to wait that many times in a row."""
+SET_ASIDE = timedelta(minutes=5)
+"""How long a chat's messages wait, in the database, after a run of failed tries."""
+ROUNDS = 72
+"""Runs of failed tries (about six hours) before a message is given up and its sender told."""
 FLUSH_SECONDS = 0.5
 """Delivered rows are deleted by the next unit of work, or after this long when none comes."""
 
@@ -92,17 +98,19 @@ def outbound(message: Outbound) -> Outgoing:
 
 
 def relay(
-    to: int, source_chat: int, message_id: int, label: str, action: tuple[str, str], notice: str, track: str = ""
+    to: int, source_chat: int, message_id: int, label: str, action: tuple[str, str], notices: tuple[str, str], track: str = ""
 ) -> Outgoing:
     """A copy of someone's message, with one button naming where it came from.
 
     The words are not in the row: copyMessage takes them from the source chat when the
     row is delivered. ``protect_content`` keeps the copy from being forwarded or saved.
-    ``notice`` is what the sender is told if it cannot be delivered.
+    ``notices`` are what the sender is told if it has not got through yet (still trying),
+    and if it cannot be delivered at all.
     """
     step, verb = action
     buttons = InlineKeyboardMarkup([[InlineKeyboardButton(label, callback_data=callback_data(step, verb))]])
-    payload = {"message_id": message_id, "markup": buttons.to_dict(), "notice": notice}
+    delayed, failed = notices
+    payload = {"message_id": message_id, "markup": buttons.to_dict(), "delayed": delayed, "notice": failed}
     return Outgoing(to, Method.COPY, payload, copy_from=source_chat, notify=source_chat, track=track)
 
 
@@ -171,12 +179,22 @@ class Sender:
         self._idle.set()
         self._next_slot = 0.0
         self._flush: asyncio.Task[None] | None = None
+        self._aside: dict[str, datetime] = {}
+        """Chats whose messages are set aside in the database, and until when (see _set_aside)."""
         store.on_commit = self.accept
 
     # --- taking work ----------------------------------------------------------------------
-    def accept(self, messages: Iterable[Outgoing]) -> None:
-        """Committed messages, in commit order: each joins the end of its chat's lane."""
+    def accept(self, messages: Iterable[Outgoing], *, scanned: bool = False) -> None:
+        """Committed messages, in commit order: each joins the end of its chat's lane.
+
+        A new message for a chat whose messages are set aside is not taken now: its lease runs
+        out unrenewed, and a scan takes it up behind the older ones when they are due.
+        """
         for message in messages:
+            if scanned:
+                self._aside.pop(message.lane, None)
+            elif self._aside.get(message.lane, datetime.min) > self.clock():
+                continue
             if message.id in self._held:
                 continue
             self._held.add(message.id)
@@ -197,11 +215,12 @@ class Sender:
                 except SealBroken:
                     log.error("dropped an outbox row whose seal does not open")
                     await tx.session.delete(row)
-        self.accept(taken)
+        self.accept(taken, scanned=True)
         return len(taken)
 
     async def run(self, *, release_leases: bool) -> None:
-        """Deliver until cancelled: what is committed from now on, and every few seconds what was left."""
+        """Deliver until cancelled: what is committed from now on, and every few seconds what was
+        left. Each scan also renews the leases on what is in hand, so it runs well within LEASE."""
         first = True
         while True:
             try:
@@ -209,7 +228,7 @@ class Sender:
                 first = False
             except Exception as error:  # the database may be away for a while: try again later
                 log.error("outbox scan failed: %s", type(error).__name__)
-            await asyncio.sleep(self.scan_seconds)
+            await asyncio.sleep(min(self.scan_seconds, LEASE.total_seconds() / 3))
 
     async def drain(self) -> None:
         """Wait until every message in hand is delivered or given up, and their rows are deleted."""
@@ -235,16 +254,29 @@ class Sender:
         queue = self._lanes[lane]
         try:
             while queue:
-                await self._deliver(queue[0])
+                try:
+                    done = await self._deliver(queue[0])
+                except Exception as error:
+                    # Bookkeeping failed (the database is away, most likely). The rows are still
+                    # there: the chat is handed back whole, and a later scan takes it up in order
+                    # (the head again, if it had gone out: at least once, never lost).
+                    log.error("outbox bookkeeping failed (%s); the chat's messages are taken up later", type(error).__name__)
+                    done = False
+                if not done:
+                    break
                 self._held.discard(queue.popleft().id)
         finally:
             del self._workers[lane]
-            if not queue:
-                self._lanes.pop(lane, None)
+            for message in queue:  # handed back: no longer renewed, so any sender may take them
+                self._held.discard(message.id)
+            queue.clear()
+            self._lanes.pop(lane, None)
             if not self._workers:
                 self._idle.set()
 
-    async def _deliver(self, message: Outgoing) -> None:
+    async def _deliver(self, message: Outgoing) -> bool:
+        """Deliver one message, retrying; False when the chat's messages were set aside instead."""
+        tries = 0
         while True:
             try:
                 async with self._slots:
@@ -253,20 +285,25 @@ class Sender:
                 self.counts["refused"] += 1
                 log.warning("delivery refused by Telegram: %s", refusal)
                 await self._give_up(message)
-                return
+                return True
             if isinstance(sent, _Retry):
-                message.attempts += 1
-                if message.attempts >= (FLOOD_ATTEMPTS if sent.flood else ATTEMPTS):
+                tries += 1
+                if tries < (FLOOD_ATTEMPTS if sent.flood else ATTEMPTS):
+                    self.counts["retried"] += 1
+                    await asyncio.sleep(sent.seconds)
+                    continue
+                if message.attempts + 1 >= ROUNDS:
                     self.counts["given_up"] += 1
-                    log.warning("delivery failed after %d attempts", message.attempts)
+                    log.warning("delivery failed for %d rounds of tries; given up", ROUNDS)
                     await self._give_up(message)
-                    return
-                self.counts["retried"] += 1
-                await asyncio.sleep(sent.seconds)
-                continue
+                    return True
+                self.counts["set_aside"] += 1
+                log.warning("delivery failing; the chat's messages wait %d minutes", SET_ASIDE.total_seconds() // 60)
+                await self._set_aside(message)
+                return False
             self.counts["delivered"] += 1
             await self._done(message, sent)
-            return
+            return True
 
     async def _attempt(self, message: Outgoing) -> int | _Retry | None:
         """One try: the delivered message's id (None when there is none to report), or when to retry."""
@@ -330,19 +367,32 @@ class Sender:
 
     # --- after ------------------------------------------------------------------------------
     async def _done(self, message: Outgoing, message_id: int | None) -> None:
-        self.store.delivered.add(message.id)
         if message.track and message_id is not None:
             # The flows need the id now (an offer card is edited later, a reply to a relayed
             # message names its case): one unit of work that also deletes the row.
             async with self.store.transaction() as tx:
+                await outbox.acknowledge(tx.session, [message.id])
                 await self.on_sent(tx, message.track, message_id)
             return
+        self.store.delivered.add(message.id)
         self._flush_soon()
+
+    async def _set_aside(self, message: Outgoing) -> None:
+        """Leave the chat's messages to the database for a while; a scan takes them up again."""
+        queue = self._lanes.get(message.lane, deque())
+        until = self.clock() + SET_ASIDE
+        self._aside[message.lane] = until
+        async with self.store.transaction() as tx:
+            await outbox.set_aside(tx.session, message.id, message.attempts + 1, until)
+            if message.attempts == 0 and message.notify is not None and message.payload.get("delayed"):
+                # The first time only: whoever wrote it should not wonder whether it went anywhere.
+                await tx.post(Outgoing(message.notify, Method.SEND, {"text": message.payload["delayed"]}), self.clock())
+            await outbox.release(tx.session, [m.id for m in queue if m.id != message.id])
 
     async def _give_up(self, message: Outgoing) -> None:
         """Not deliverable: the row goes, and whoever sent it (a relay's sender) is told."""
-        self.store.delivered.add(message.id)
         async with self.store.transaction() as tx:
+            await outbox.acknowledge(tx.session, [message.id])
             if message.notify is not None and message.payload.get("notice"):
                 await tx.post(Outgoing(message.notify, Method.SEND, {"text": message.payload["notice"]}), self.clock())
 

@@ -37,6 +37,9 @@ POLL_SECONDS = 30
 """Long-polling wait: Telegram answers at once when there is an update."""
 IN_FLIGHT = 32
 """Updates handled at once; each chat's still one after the other."""
+UPDATE_TRIES = 20
+"""An update whose handling fails this often (backing off up to 30 s between) is given up:
+kept any longer, it would hold the offset, and Telegram sends no more than 100 updates past it."""
 DRAIN_SECONDS = 10.0
 """On SIGTERM: how long in-flight updates, and then the outbox, may take to finish."""
 CHAT_LOCKS = 64
@@ -100,6 +103,9 @@ class Poller:
         """Handled (or unreadable) ids not yet below the confirmed offset."""
         self.failed: set[int] = set()
         """Ids whose handling failed: the offset stays below them until they are handled."""
+        self.tries: dict[int, int] = {}
+        self.not_before: dict[int, float] = {}
+        """When a failed update may be tried again (loop time): 1 s, doubling, at most 30 s."""
         self.last_of_chat: dict[int, asyncio.Task[None]] = {}
         self.unreadable = 0
         self.offset: int | None = None
@@ -124,18 +130,17 @@ class Poller:
                 fresh = 0
                 for raw in batch:
                     fresh += await self._take(raw)
+                pause = 1.0
                 self._advance()
-                if self.failed:
-                    # Something could not be written (the database is away, most likely): the
-                    # failed updates come back with the next batch, after a pause.
-                    await _sleep_unless(stop, pause)
-                    pause = min(pause * 2, 30.0)
-                else:
-                    pause = 1.0
                 if not fresh and self.running:
                     # Everything Telegram gave back is in hand: wait until something finishes
                     # (and the offset can move) rather than asking again at once.
                     await asyncio.wait(list(self.running.values()), return_when=asyncio.FIRST_COMPLETED)
+                elif not fresh and self.failed:
+                    # Only failed updates are left (the database is away, most likely): wait for
+                    # the first one's turn to be tried again, rather than asking again at once.
+                    due = min(self.not_before.get(u, 0.0) for u in self.failed)
+                    await _sleep_unless(stop, max(0.0, due - asyncio.get_running_loop().time()))
         finally:
             if self.running:
                 await asyncio.wait(list(self.running.values()), timeout=DRAIN_SECONDS)
@@ -162,7 +167,10 @@ class Poller:
         update_id = raw.get("update_id") if isinstance(raw, dict) else None
         if not isinstance(update_id, int) or update_id in self.running or update_id in self.finished:
             return 0
-        self.failed.discard(update_id)
+        if update_id in self.failed:
+            if asyncio.get_running_loop().time() < self.not_before.get(update_id, 0.0):
+                return 0  # not its turn yet
+            self.failed.discard(update_id)
         try:
             update = Update.de_json(raw, self.application.bot)
         except Exception as error:
@@ -170,7 +178,6 @@ class Poller:
             log.error("could not read update %d (%s); skipped", update_id, type(error).__name__)
             self.finished.add(update_id)
             return 1
-        await self.slots.acquire()
         key = chat_key(update)
         before = self.last_of_chat.get(key)
         task = asyncio.create_task(self._handle(update, before))
@@ -180,22 +187,30 @@ class Poller:
         return 1
 
     async def _handle(self, update: Update, before: asyncio.Task[None] | None) -> None:
-        try:
-            if before is not None:
-                await asyncio.shield(before)  # this chat's earlier update first; if it failed, so does this one
+        if before is not None:
+            await asyncio.shield(before)  # this chat's earlier update first; if it failed, so does this one
+        # A slot only once it is this update's turn: one busy chat never holds every slot.
+        async with self.slots:
             await self.handle(update)
-        finally:
-            self.slots.release()
 
     def _done(self, update_id: int, key: int, task: asyncio.Task[None]) -> None:
         del self.running[update_id]
         if self.last_of_chat.get(key) is task:
             del self.last_of_chat[key]
         if task.cancelled() or task.exception() is not None:
+            self.tries[update_id] = self.tries.get(update_id, 0) + 1
+            self.not_before[update_id] = asyncio.get_running_loop().time() + min(2 ** (self.tries[update_id] - 1), 30)
+            if self.tries[update_id] >= UPDATE_TRIES:
+                log.error("update %d given up after %d failed tries", update_id, UPDATE_TRIES)
+                self.finished.add(update_id)
+                self.not_before.pop(update_id, None)
+                return
             if not task.cancelled():
                 log.error("update %d not handled (%s); it will come again", update_id, type(task.exception()).__name__)
             self.failed.add(update_id)  # the offset stays below it, and Telegram sends it again
             return
+        self.tries.pop(update_id, None)
+        self.not_before.pop(update_id, None)
         self.finished.add(update_id)
 
     def _advance(self) -> None:

@@ -117,7 +117,9 @@ async def take_unleased(session: AsyncSession, now: datetime, held: Sequence[int
     """
     if held:
         await session.execute(update(OutboxRow).where(OutboxRow.id.in_(list(held))).values(leased_until=now + LEASE))
-    busy_lanes = select(OutboxRow.lane).where(OutboxRow.leased_until >= now)
+    # A chat is busy while a live sender holds one of its rows, or while one is set aside
+    # (waiting out a run of failures): its later messages wait behind it.
+    busy_lanes = select(OutboxRow.lane).where(or_(OutboxRow.leased_until >= now, OutboxRow.due_at > now))
     query = (
         select(OutboxRow)
         .where(or_(OutboxRow.leased_until.is_(None), OutboxRow.leased_until < now), OutboxRow.lane.not_in(busy_lanes))
@@ -130,6 +132,19 @@ async def take_unleased(session: AsyncSession, now: datetime, held: Sequence[int
     if rows:
         await session.execute(update(OutboxRow).where(OutboxRow.id.in_([r.id for r in rows])).values(leased_until=now + LEASE))
     return rows
+
+
+async def set_aside(session: AsyncSession, row_id: int, attempts: int, due_at: datetime) -> None:
+    """A run of tries failed: the row waits until ``due_at``, free for any sender to take then."""
+    await session.execute(
+        update(OutboxRow).where(OutboxRow.id == row_id).values(attempts=attempts, due_at=due_at, leased_until=None)
+    )
+
+
+async def release(session: AsyncSession, ids: Sequence[int]) -> None:
+    """Hand rows back: no sender holds them any more."""
+    if ids:
+        await session.execute(update(OutboxRow).where(OutboxRow.id.in_(list(ids))).values(leased_until=None))
 
 
 async def release_all(session: AsyncSession) -> int:

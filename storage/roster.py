@@ -97,11 +97,12 @@ async def deactivate_counsellor(session: AsyncSession, alias: str) -> None:
 
 async def add_coordinator(session: AsyncSession, telegram_id: int) -> None:
     if await session.scalar(select(CoordinatorRow).where(CoordinatorRow.telegram_id == telegram_id)) is None:
-        session.add(CoordinatorRow(telegram_id=telegram_id))
         try:
-            await session.flush()
+            # A savepoint: a clash undoes this insert only, never the caller's unit of work.
+            async with session.begin_nested():
+                session.add(CoordinatorRow(telegram_id=telegram_id))
         except IntegrityError:  # added at the same moment by another process
-            await session.rollback()
+            pass
 
 
 async def list_coordinators(session: AsyncSession) -> list[int]:

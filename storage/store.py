@@ -242,8 +242,11 @@ class SqlTx:
 
     # --- timers -----------------------------------------------------------------
     async def set_timer(self, kind: str, subject: str, due_at: datetime) -> None:
+        # Armed anew: a timer that had failed (or was parked) starts over with a clean slate.
         moved = await self.session.execute(
-            update(TimerRow).where(TimerRow.kind == kind, TimerRow.subject == subject).values(due_at=due_at)
+            update(TimerRow)
+            .where(TimerRow.kind == kind, TimerRow.subject == subject)
+            .values(due_at=due_at, attempts=0, parked=False)
         )
         if not moved.rowcount:  # type: ignore[attr-defined]
             self.session.add(TimerRow(kind=kind, subject=subject, due_at=due_at))

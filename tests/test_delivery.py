@@ -15,12 +15,13 @@ from sqlalchemy import func, select, update
 from telegram import Update
 
 from bot.app import attach_services, build_application, open_services
+from bot.outbox import ATTEMPTS
 from bot.serve import handle_update
-from storage.models import CaseRow, OutboxRow, ProcessedUpdateRow, TimerRow
+from storage.models import CaseRow, OfferRow, OutboxRow, ProcessedUpdateRow, TimerRow
 from storage.outbox import Method, Outgoing
 from storage.store import TIMER_ATTEMPTS
 from tests.faketelegram import FakeRequest, FakeTelegram
-from tests.scenarios import ADVICE, CONSENT, SAFETY_NO, SELF, add_coordinator, add_counsellor, triage, walk
+from tests.scenarios import ACCEPT, ADVICE, CONSENT, SAFETY_NO, SELF, add_coordinator, add_counsellor, triage, walk
 
 SUPPORT_LISTEN = "Noen som lytter og forstår"
 
@@ -166,3 +167,58 @@ async def test_outbox_ids_are_never_reused(harness) -> None:
         async with store.transaction() as tx:
             await tx.session.execute(OutboxRow.__table__.delete())
     assert ids[0] != ids[1]
+
+
+async def test_an_outage_sets_a_chats_messages_aside_and_they_go_out_later_in_order(harness) -> None:
+    kari = harness.user(5309)
+    harness.telegram.fail_next("sendMessage", error_code=502, description="Bad Gateway", times=ATTEMPTS, chat_id=kari.id)
+    await harness.feed(kari.send_command("/start"))
+    await harness.feed(kari.send_command("/help"))  # committed while the first is set aside: it waits behind it
+    assert harness.said(kari) == []
+    async with harness.services.store.transaction() as tx:
+        owed = (await tx.session.scalars(select(OutboxRow).order_by(OutboxRow.id))).all()
+        assert [row.attempts for row in owed] == [1] + [0] * (len(owed) - 1)  # /help's replies never tried yet
+    assert harness.sender.in_hand == 0  # all of it left to the database until the chat is due
+    harness.clock.advance(minutes=6)
+    assert await harness.sender.scan() == len(owed)
+    await harness.sender.drain()
+    welcome, help_text, *_ = harness.said(kari)
+    assert CONSENT in welcome.buttons and "/forget" in help_text.text
+    assert await _count(harness, OutboxRow) == 0
+
+
+async def test_a_failed_bookkeeping_hands_the_chat_back_and_nothing_is_lost(harness, monkeypatch) -> None:
+    anna = await add_counsellor(harness, 9310, "Anna")
+    casework = harness.services.casework
+    original = casework.on_sent
+    failures = [OSError("the database is away")]
+
+    async def on_sent_fails_once(tx: Any, track: str, message_id: int) -> None:
+        if failures:
+            raise failures.pop()
+        await original(tx, track, message_id)
+
+    monkeypatch.setattr(casework, "on_sent", on_sent_fails_once)
+    harness.sender.on_sent = on_sent_fails_once
+    await triage(harness, harness.user(5310), ADVICE)  # the offer card to Anna is tracked
+    assert harness.sender.in_hand == 0  # handed back, not held by a dead worker
+    harness.clock.advance(seconds=31)  # its lease runs out unrenewed
+    await harness.sender.scan()
+    await harness.sender.drain()
+    cards = [s for s in harness.said(anna) if ACCEPT in s.buttons]
+    assert len(cards) == 2  # delivered again: at least once, never lost
+    async with harness.services.store.transaction() as tx:
+        [offer] = (await tx.session.scalars(select(OfferRow))).all()
+    assert offer.message_id == cards[-1].message_id  # and its id is known, so the card can be edited later
+    assert await _count(harness, OutboxRow) == 0
+
+
+async def test_a_parked_timer_armed_again_starts_over(harness) -> None:
+    store, now = harness.services.store, harness.clock()
+    async with store.transaction() as tx:
+        await tx.set_timer("case_silent", "K-PARKED", now)
+        await tx.session.execute(update(TimerRow).values(attempts=TIMER_ATTEMPTS, parked=True))
+    async with store.transaction() as tx:
+        await tx.set_timer("case_silent", "K-PARKED", now)  # the case had a message: silence is watched again
+        assert await tx.parked_timers() == []
+        assert (await tx.next_due(now)).subject == "K-PARKED"

@@ -285,3 +285,25 @@ async def test_edits_during_a_case_are_not_relayed(harness) -> None:
     await harness.feed(kari.edit_text(sent["message"]["message_id"], "Endret"))
     assert len(harness.said(anna)) == before
     assert "Endringer i meldinger sendes ikke videre" in harness.said(kari)[-1].text
+
+
+async def test_a_counsellors_typed_words_after_a_command_are_never_echoed(harness) -> None:
+    """Replies wait in the outbox until sent: what a counsellor types after /case or /close
+    could be about a doctor, so only a case code is ever shown back."""
+    kari, anna, code = await _connected(harness)
+    for command in ("/case legen heter Kari Nordmann, 91234567", "/close Kari Nordmann"):
+        await harness.feed(anna.send_command(command))
+        reply = harness.said(anna)[-1].text
+        assert "kari" not in reply.lower() and "91234567" not in reply.replace(" ", "") and "–" in reply
+
+
+async def test_a_counsellor_with_two_cases_picks_one_before_sharing_a_number(harness) -> None:
+    kari, anna, first = await _connected(harness)
+    ola = harness.user(5203, "Ola")
+    await triage(harness, ola, NOT_COPING)
+    await walk(harness, anna, ACCEPT)
+    async with harness.services.store.transaction() as tx:
+        await tx.set_focus((await tx.counsellor_by_telegram(anna.id)).id, None)
+    await harness.feed(anna.send_contact("+47 400 00 000"))
+    assert "Velg saken først" in harness.said(anna)[-1].text
+    assert not harness.telegram.calls_of("copyMessage") and not harness.telegram.calls_of("sendContact")
