@@ -3,17 +3,16 @@
 from __future__ import annotations
 
 import io
-import json
 import logging
 from collections.abc import Iterator
 from typing import Any
 
 import pytest
 from telegram import Bot
-from telegram.request import BaseRequest, RequestData
 
 from bot import logsafety
 from bot.logsafety import ContentFilter
+from tests.faketelegram import FakeRequest, FakeTelegram
 
 TOKEN = "123456789:AAHk3xYv9_fakeFAKEfake-0123456789abcdef"
 USER_ID = 424242424
@@ -247,40 +246,12 @@ def test_setup_logging_installs_the_filter_on_the_root_handlers() -> None:
     assert_no_content(stream.getvalue())
 
 
-class CannedRequest(BaseRequest):
-    """Answers every Bot API call with one fixed JSON envelope (nothing leaves the process)."""
-
-    def __init__(self, envelope: dict[str, Any]) -> None:
-        self.body = json.dumps(envelope).encode()
-
-    @property
-    def read_timeout(self) -> float | None:
-        return 5.0
-
-    async def initialize(self) -> None:
-        """Nothing to set up."""
-
-    async def shutdown(self) -> None:
-        """Nothing to tear down."""
-
-    async def do_request(
-        self,
-        url: str,
-        method: str,
-        request_data: RequestData | None = None,
-        read_timeout: Any = BaseRequest.DEFAULT_NONE,
-        write_timeout: Any = BaseRequest.DEFAULT_NONE,
-        connect_timeout: Any = BaseRequest.DEFAULT_NONE,
-        pool_timeout: Any = BaseRequest.DEFAULT_NONE,
-    ) -> tuple[int, bytes]:
-        return 200, self.body
-
-
 async def test_ptbs_real_get_updates_failure_logs_no_content(capture: Capture) -> None:
     # A chat that is not an object: Update.de_list raises inside Bot.get_updates, which then
     # logs the whole raw batch at CRITICAL, with the traceback.
-    broken = raw_update(chat=7)
-    request = CannedRequest({"ok": True, "result": [broken]})
+    telegram = FakeTelegram()
+    telegram.push_update(raw_update(chat=7))
+    request = FakeRequest(telegram)
     bot = Bot(TOKEN, request=request, get_updates_request=request)
 
     with pytest.raises(TypeError):
