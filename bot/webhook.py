@@ -229,9 +229,12 @@ class _UpdateHandler(_Refusing):
         try:
             return Update.de_json(data, self.bot)
         except Exception as error:  # de_json raises whatever the malformed part provokes
-            # Past the secret, so from Telegram: worth a line of its own, by id only.
-            log.warning("webhook: update %d could not be read (%s); answered 400", update_id, type(error).__name__)
-            self._bad("not_update")
+            # Past the secret, so from Telegram: worth a line of its own, by id only. Answered
+            # 200 and skipped, as the poller does: Telegram would send it again after any
+            # other answer, and it would fail again every time.
+            log.warning("webhook: update %d could not be read (%s); skipped", update_id, type(error).__name__)
+            self.state.refuse("unreadable")
+            self.set_status(200)
             return None
 
     def _bad(self, reason: str) -> None:
@@ -284,7 +287,8 @@ class WebhookServer:
     @property
     def refused(self) -> Counter[str]:
         """Refused requests since start, by reason: secret (403), method (405), too_large (413),
-        busy and closing (503), not_json and not_update (400), path (404), incomplete (the body
+        busy and closing (503), not_json and not_update (400), unreadable (200: skipped, so that
+        Telegram stops sending it), path (404), incomplete (the body
         never arrived), connections (closed at once: too many open), http_<status> (tornado's own)."""
         return self._state.refused
 
