@@ -101,8 +101,9 @@ class Poller:
         """Updates being handled, by id."""
         self.finished: set[int] = set()
         """Handled (or unreadable) ids not yet below the confirmed offset."""
-        self.failed: set[int] = set()
-        """Ids whose handling failed: the offset stays below them until they are handled."""
+        self.failed: dict[int, int] = {}
+        """Ids whose handling failed, with their chat: the offset stays below them until they are
+        handled, and the same chat's later updates wait for them."""
         self.tries: dict[int, int] = {}
         self.not_before: dict[int, float] = {}
         """When a failed update may be tried again (loop time): 1 s, doubling, at most 30 s."""
@@ -170,7 +171,7 @@ class Poller:
         if update_id in self.failed:
             if asyncio.get_running_loop().time() < self.not_before.get(update_id, 0.0):
                 return 0  # not its turn yet
-            self.failed.discard(update_id)
+            del self.failed[update_id]
         try:
             update = Update.de_json(raw, self.application.bot)
         except Exception as error:
@@ -179,6 +180,8 @@ class Poller:
             self.finished.add(update_id)
             return 1
         key = chat_key(update)
+        if any(chat == key and earlier < update_id for earlier, chat in self.failed.items()):
+            return 0  # this chat's earlier update failed and waits its turn: this one waits behind it
         before = self.last_of_chat.get(key)
         task = asyncio.create_task(self._handle(update, before))
         self.running[update_id] = task
@@ -207,7 +210,7 @@ class Poller:
                 return
             if not task.cancelled():
                 log.error("update %d not handled (%s); it will come again", update_id, type(task.exception()).__name__)
-            self.failed.add(update_id)  # the offset stays below it, and Telegram sends it again
+            self.failed[update_id] = key  # the offset stays below it, and Telegram sends it again
             return
         self.tries.pop(update_id, None)
         self.not_before.pop(update_id, None)

@@ -131,3 +131,25 @@ async def test_an_update_that_could_not_be_handled_is_fetched_again_and_not_conf
     # It waited its turn (a second) before trying again, rather than at once and over and over.
     # A lower bound only: a slow machine makes the gap longer, never shorter.
     assert tried_at[2] - tried_at[1] >= 0.9
+
+
+async def test_a_chats_later_update_waits_for_its_failed_one() -> None:
+    telegram = ScriptedTelegram([message(1, chat=50)])
+    telegram.last, telegram.unfinished = 2, {1, 2}
+    handled: list[tuple[int, str]] = []
+
+    async def handle(update: Update) -> None:
+        if update.update_id == 1 and not handled:
+            handled.append((1, "failed"))
+            # The doctor writes again while the first message waits for its turn.
+            telegram.queue.append(message(2, chat=50))
+            telegram.arrived.set()
+            raise OSError("the database is away")
+        handled.append((update.update_id, "done"))
+        telegram.unfinished.discard(update.update_id)
+
+    poller = Poller(App(telegram), handle)
+    await run_until_confirmed(poller, telegram)
+    # Update 2 came while update 1 waited for its turn: it waited behind it, not past it.
+    assert [entry for entry in handled if entry[1] == "done"] == [(1, "done"), (2, "done")]
+    assert telegram.confirmed_too_early == []
