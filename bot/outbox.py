@@ -6,8 +6,11 @@ made the decision (``post``); once it commits, the :class:`Sender` gets them in 
 and delivers them. The rows stay in the database until Telegram accepted them, so a
 crash at any point leaves them owed, and the next start delivers them.
 
-The guarantee is *at least once*: a message is sent again only when the process died
-(or a request timed out) after Telegram accepted it and before its row was deleted.
+The guarantee is *at least once*: a message is sent again only when Telegram accepted it
+but its row could not be deleted yet (the process died, a request timed out after
+reaching Telegram, or the database failed just then and the chat was handed back).
+A run of failed tries sets a chat's messages aside in the database for SET_ASIDE;
+they are given up only on Telegram's final refusal or after ROUNDS such runs.
 
 Order and fairness: each chat is a lane, delivered one message at a time in the order
 the messages were committed; lanes run side by side (``concurrency``), and a 429 or a
@@ -118,7 +121,7 @@ def leave(chat: int, text: str) -> Outgoing:
     return Outgoing(chat, Method.LEAVE, {"text": text})
 
 
-async def post(store: SqlStore, messages: Iterable[Outgoing], now: Any) -> None:
+async def post(store: SqlStore, messages: Iterable[Outgoing], now: datetime) -> None:
     """Post into the unit of work open in this task (every handler and timer runs in one)."""
     async with store.transaction() as tx:
         for message in messages:
