@@ -103,3 +103,65 @@ def mask(values: frozenset[str] | set[str], enum: type[StrEnum]) -> int:
 
 def unmask(bits: int, enum: type[StrEnum]) -> list[str]:
     return [member.value for i, member in enumerate(enum) if bits & (1 << i)]
+
+
+class CaseStatus(StrEnum):
+    """Where a case stands. Open: queued, offered, active; ended: closed, cancelled."""
+
+    QUEUED = "queued"
+    """Waiting for a counsellor (nobody is being asked right now)."""
+    OFFERED = "offered"
+    """One counsellor is being asked, with a deadline."""
+    ACTIVE = "active"
+    """A counsellor accepted: messages are relayed."""
+    CLOSED = "closed"
+    """Ended by either side after it was active (or by the system)."""
+    CANCELLED = "cancelled"
+    """Withdrawn by the doctor before anyone accepted."""
+
+
+OPEN_CASE = (CaseStatus.QUEUED, CaseStatus.OFFERED, CaseStatus.ACTIVE)
+WAITING_CASE = (CaseStatus.QUEUED, CaseStatus.OFFERED)
+
+
+class OfferStatus(StrEnum):
+    PENDING = "pending"
+    ACCEPTED = "accepted"
+    DECLINED = "declined"
+    EXPIRED = "expired"
+    """Nobody answered before the deadline."""
+    WITHDRAWN = "withdrawn"
+    """The doctor cancelled or erased the case while it was offered."""
+
+
+class Actor(StrEnum):
+    """Who ended a case (``case_closed`` events, ``cases.closed_by``)."""
+
+    DOCTOR = "doctor"
+    COUNSELLOR = "counsellor"
+    SYSTEM = "system"
+
+
+class Abandoned(StrEnum):
+    """How a triage ended without a case (``step_abandoned`` events)."""
+
+    CANCEL = "cancel"
+    EXPIRED = "expired"
+
+
+class SafetyVia(StrEnum):
+    """How the emergency numbers came to be shown (``safety_shown`` events)."""
+
+    ANSWER = "answer"
+    """The doctor said yes to the safety question."""
+    WORDS = "words"
+    """Crisis words in something they typed."""
+    BUTTON = "button"
+    """The crisis button shown under every question."""
+
+
+class StaffRole(StrEnum):
+    """What a one-time invite makes someone (``/join CODE``)."""
+
+    COUNSELLOR = "counsellor"
+    COORDINATOR = "coordinator"
