@@ -5,7 +5,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import traceback
-from datetime import UTC, datetime, timedelta
+from datetime import datetime, timedelta
 from typing import Any
 
 from telegram import Chat, ChatMember, Update
@@ -15,7 +15,6 @@ from telegram.ext import (
     ApplicationHandlerStop,
     CallbackQueryHandler,
     ChatMemberHandler,
-    CommandHandler,
     ContextTypes,
     MessageHandler,
     TypeHandler,
@@ -23,56 +22,41 @@ from telegram.ext import (
 )
 from telegram.request import BaseRequest
 
-from bot import handlers, outbox
+from bot import handlers
 from bot.config import Config
 from bot.context import KollegaContext, Services
+from bot.handlers import TelegramChannel
 from bot.outbox import Sender
+from bot.serve import failed_update
 from bot.stats_cli import retention_policy
-from flows.casework import CASE_SILENT, CASE_WAITING, COUNSELLOR_BACK, FOLLOWUP, OFFER_DEADLINE, Casework
 from flows.catalogue import LANGUAGES, render
-from flows.intake import DRAFT_EXPIRY, DRAFT_REMINDER, Intake
-from flows.replies import Outbound, Text
-from flows.roster import Roster
-from flows.timers import TimerRun, run_due
-from flows.triage import TriageFlow
+from flows.clock import Clock, utcnow
+from flows.replies import Text
+from flows.service import DOCTOR_COMMANDS, Service
+from flows.timers import TimerRun
 from storage.db import create_engine, sessionmaker, upgrade
-from storage.retention import purge
 from storage.sealing import Keyring
 from storage.store import SqlStore
 
 log = logging.getLogger(__name__)
 
-DOCTOR_COMMANDS = ("help", "privacy", "cancel", "forget", "status", "language")
 PURGE_EVERY = timedelta(days=1)
 SEND_RATE = 29.0
 """Messages a second overall: Telegram allows about 30; one every 1/29 s, evenly, so a
 burst never trips flood control (bench/burst.py)."""
 
 
-def utcnow() -> datetime:
-    """Naive UTC: the one time zone stored anywhere."""
-    return datetime.now(UTC).replace(tzinfo=None)
-
-
-async def open_services(config: Config, clock: Any = utcnow) -> Services:
+async def open_services(config: Config, clock: Clock = utcnow) -> Services:
     """Connect to the database, apply migrations and build the services."""
     engine = create_engine(config.database_url)
     await upgrade(engine)
     keyring = Keyring(config.secret_key)
     store = SqlStore(sessionmaker(engine), keyring)
-    casework = Casework(config.flow, config.timing, clock, keyring.tag)
-    intake = Intake(TriageFlow(config.flow), store, clock, casework)
-    roster = Roster(config.flow, store, casework, clock, keyring.invite_hash)
-    timers = {
-        DRAFT_REMINDER: intake.on_due,
-        DRAFT_EXPIRY: intake.on_due,
-        OFFER_DEADLINE: casework.on_offer_deadline,
-        CASE_SILENT: casework.on_silent,
-        FOLLOWUP: casework.on_followup,
-        COUNSELLOR_BACK: casework.on_counsellor_back,
-        CASE_WAITING: casework.on_waiting,
-    }
-    return Services(config, engine, store, keyring, intake, casework, roster, clock, timers)
+    service = Service(
+        config.flow, config.timing, store, clock,
+        signer=keyring.tag, invite_hash=keyring.invite_hash, min_cell=config.min_cell,
+    )  # fmt: skip
+    return Services(config, engine, store, keyring, service, clock)
 
 
 def build_application(
@@ -110,18 +94,17 @@ def register_handlers(application: Application[Any, Any, Any, Any, Any, Any]) ->
     application.add_handler(ChatMemberHandler(left_alone, ChatMemberHandler.MY_CHAT_MEMBER), group=-2)
     application.add_handler(TypeHandler(Update, private_only), group=-1)
 
-    # Everyone else, in private. Each handler finds out who wrote (doctor, counsellor,
-    # coordinator) and hands over to that flow. Edits come first: an edited message is
-    # never a new answer, and is not relayed.
+    # Everyone else, in private. Each handler turns its kind of update into one event for
+    # the flows (flows.service), which find out who wrote and decide. Edits come first: an
+    # edited command is an edit, not a command.
     application.add_handler(MessageHandler(filters.UpdateType.EDITED, handlers.on_edit))
-    application.add_handler(CommandHandler("start", handlers.on_start))
     application.add_handler(MessageHandler(filters.COMMAND, handlers.on_command))
     application.add_handler(CallbackQueryHandler(handlers.on_press))
     application.add_handler(MessageHandler(filters.ALL, handlers.on_message))
 
-    # Every handler runs inside the update's one unit of work (bot.serve.handle_update),
-    # which claims the update, commits what the handlers changed and posted, and only then
-    # lets the update be confirmed to Telegram. Handlers never call Telegram to send.
+    # The flows handle each event in one unit of work (flows.service.Service.handle), which
+    # claims the update and commits what it changed and owes; only then is the update
+    # confirmed to Telegram (bot.serve). Handlers never call Telegram to send.
     application.add_error_handler(on_error)
 
 
@@ -130,7 +113,7 @@ def attach_services(application: Application[Any, Any, Any, Any, Any, Any], serv
     application.bot_data["services"] = services
     rate = SEND_RATE if application.bot_data.get("limit_rate", True) else None
     services.sender = Sender(
-        application.bot, services.store, services.clock, services.casework.on_sent,
+        application.bot, services.store, services.clock, services.service.casework.on_sent,
         rate=rate, scan_seconds=services.config.tick_seconds,
     )  # fmt: skip
     return services.sender
@@ -142,7 +125,7 @@ async def private_only(update: Update, context: KollegaContext) -> None:
     user = update.effective_user
     if chat is None or user is None or user.is_bot or chat.type != Chat.PRIVATE:
         if chat is not None and chat.type in (Chat.GROUP, Chat.SUPERGROUP) and update.message is not None:
-            await _leave(context, chat.id)
+            await handlers.in_group(update, context, chat.id)
         raise ApplicationHandlerStop
 
 
@@ -154,46 +137,36 @@ async def left_alone(update: Update, context: KollegaContext) -> None:
         ChatMember.MEMBER,
         ChatMember.ADMINISTRATOR,
     ):
-        await _leave(context, change.chat.id)
+        await handlers.in_group(update, context, change.chat.id)
     raise ApplicationHandlerStop
 
 
-async def _leave(context: KollegaContext, chat_id: int) -> None:
-    services = context.services
-    text = render(Text("group.leaving"), services.config.flow.default_language)
-    await outbox.post(services.store, [outbox.leave(chat_id, text)], services.clock())
-    log.info("leaving a group chat")
-
-
 async def on_error(update: object, context: KollegaContext) -> None:
-    """Log what failed (never the update's content); the update's unit of work is then rolled
-    back and the person told to try again (bot.serve.handle_update)."""
+    """An update could not be handed to the flows, or its unit of work could not be written
+    (the database is away): it is not confirmed, and comes again (bot.serve.handle_update).
+
+    A failure inside the flows never gets here: they roll back and say "please try again".
+    """
     error = context.error
     where = ""
     if error is not None and error.__traceback__ is not None:
         frame = traceback.extract_tb(error.__traceback__)[-1]
         where = f" at {frame.filename.rsplit('/', 1)[-1]}:{frame.lineno}"
-    log.error("handler failed: %s%s", type(error).__name__, where)
-    unit = context.services.store.current()
-    if unit is not None and error is not None:
-        unit.failure = error
+    log.error("update not handled: %s%s", type(error).__name__, where)
+    if error is not None:
+        failed_update(error)
 
 
 async def tick(application: Application[Any, Any, Any, Any, Any, Any], now: datetime | None = None) -> TimerRun:
     """Run every due timer, each with its messages in its own unit of work (sent once committed)."""
     services: Services = application.bot_data["services"]
-
-    async def post(tx: Any, messages: list[Outbound]) -> None:
-        for message in messages:
-            await tx.post(outbox.outbound(message), services.clock())
-
-    return await run_due(services.store, services.timers, now or services.clock(), post)
+    channel = TelegramChannel(application.bot, services.store, services.clock)
+    return await services.service.run_timers(channel, now)
 
 
 async def purge_now(services: Services) -> None:
-    """Apply the retention rules (design.md section 9); logs counts only."""
-    async with services.store.transaction() as tx:
-        report = await purge(tx.session, services.clock(), retention_policy(services.config))
+    """Apply the retention rules (docs/design.md section 9); logs counts only."""
+    report = await services.store.purge(services.clock(), retention_policy(services.config))
     log.info(
         "purge: %d events, %d drafts, %d cases cleared, %d cases, %d timers",
         report.events, report.drafts, report.cases_cleared, report.cases, report.timers,

@@ -2,9 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping
 from dataclasses import dataclass
-from datetime import datetime
 from typing import Any
 
 from sqlalchemy.ext.asyncio import AsyncEngine
@@ -12,10 +10,8 @@ from telegram.ext import CallbackContext, ExtBot
 
 from bot.config import Config
 from bot.outbox import Sender
-from flows.casework import Casework
-from flows.intake import Intake
-from flows.roster import Roster
-from flows.timers import TimerHandler
+from flows.clock import Clock
+from flows.service import Service
 from storage.sealing import Keyring
 from storage.store import SqlStore
 
@@ -28,11 +24,9 @@ class Services:
     engine: AsyncEngine
     store: SqlStore
     keyring: Keyring
-    intake: Intake
-    casework: Casework
-    roster: Roster
-    clock: Callable[[], datetime]
-    timers: Mapping[str, TimerHandler]
+    service: Service
+    """The flows, behind their one entry point."""
+    clock: Clock
     sender: Sender | None = None
     """Delivers the outbox; attached with the bot (bot.app.attach_services)."""
 

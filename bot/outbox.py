@@ -43,9 +43,7 @@ from telegram.error import BadRequest, Forbidden, RetryAfter, TelegramError
 
 from bot.render import callback_data, markup, text_of
 from flows.replies import Outbound, Reply
-from storage import outbox
 from storage.outbox import LEASE, Method, Outgoing
-from storage.sealing import SealBroken
 from storage.store import SqlStore, SqlTx
 
 log = logging.getLogger(__name__)
@@ -119,13 +117,6 @@ def relay(
 
 def leave(chat: int, text: str) -> Outgoing:
     return Outgoing(chat, Method.LEAVE, {"text": text})
-
-
-async def post(store: SqlStore, messages: Iterable[Outgoing], now: datetime) -> None:
-    """Post into the unit of work open in this task (every handler and timer runs in one)."""
-    async with store.transaction() as tx:
-        for message in messages:
-            await tx.post(message, now)
 
 
 # --- delivering ---------------------------------------------------------------------------
@@ -208,16 +199,7 @@ class Sender:
 
     async def scan(self, *, release_leases: bool = False) -> int:
         """Take rows no live sender holds (left by a crash, or by another process that died)."""
-        taken: list[Outgoing] = []
-        async with self.store.transaction() as tx:
-            if release_leases:
-                await outbox.release_all(tx.session)
-            for row in await outbox.take_unleased(tx.session, self.clock(), sorted(self._held)):
-                try:
-                    taken.append(outbox.from_row(self.store.keyring, row))
-                except SealBroken:
-                    log.error("dropped an outbox row whose seal does not open")
-                    await tx.session.delete(row)
+        taken = await self.store.take_owed(self.clock(), sorted(self._held), release_leases=release_leases)
         self.accept(taken, scanned=True)
         return len(taken)
 
@@ -237,9 +219,7 @@ class Sender:
         """Wait until every message in hand is delivered or given up, and their rows are deleted."""
         while self._workers:
             await self._idle.wait()
-        if self.store.delivered:
-            async with self.store.transaction():
-                pass  # a unit of work deletes the delivered rows first
+        await self.store.flush_delivered()
 
     async def close(self) -> None:
         """Stop delivering (what is not delivered stays owed in the database)."""
@@ -373,9 +353,8 @@ class Sender:
         if message.track and message_id is not None:
             # The flows need the id now (an offer card is edited later, a reply to a relayed
             # message names its case): one unit of work that also deletes the row.
-            async with self.store.transaction() as tx:
-                await outbox.acknowledge(tx.session, [message.id])
-                await self.on_sent(tx, message.track, message_id)
+            track = message.track
+            await self.store.sent(message, lambda tx: self.on_sent(tx, track, message_id))
             return
         self.store.delivered.add(message.id)
         self._flush_soon()
@@ -385,19 +364,19 @@ class Sender:
         queue = self._lanes.get(message.lane, deque())
         until = self.clock() + SET_ASIDE
         self._aside[message.lane] = until
-        async with self.store.transaction() as tx:
-            await outbox.set_aside(tx.session, message.id, message.attempts + 1, until)
-            if message.attempts == 0 and message.notify is not None and message.payload.get("delayed"):
-                # The first time only: whoever wrote it should not wonder whether it went anywhere.
-                await tx.post(Outgoing(message.notify, Method.SEND, {"text": message.payload["delayed"]}), self.clock())
-            await outbox.release(tx.session, [m.id for m in queue if m.id != message.id])
+        notice = None
+        if message.attempts == 0 and message.notify is not None and message.payload.get("delayed"):
+            # The first time only: whoever wrote it should not wonder whether it went anywhere.
+            notice = Outgoing(message.notify, Method.SEND, {"text": message.payload["delayed"]})
+        release = [m.id for m in queue if m.id != message.id]
+        await self.store.set_aside(message, message.attempts + 1, until, notice, release, self.clock())
 
     async def _give_up(self, message: Outgoing) -> None:
         """Not deliverable: the row goes, and whoever sent it (a relay's sender) is told."""
-        async with self.store.transaction() as tx:
-            await outbox.acknowledge(tx.session, [message.id])
-            if message.notify is not None and message.payload.get("notice"):
-                await tx.post(Outgoing(message.notify, Method.SEND, {"text": message.payload["notice"]}), self.clock())
+        notice = None
+        if message.notify is not None and message.payload.get("notice"):
+            notice = Outgoing(message.notify, Method.SEND, {"text": message.payload["notice"]})
+        await self.store.give_up(message, notice, self.clock())
 
     def _flush_soon(self) -> None:
         if self._flush is None or self._flush.done():
@@ -407,7 +386,6 @@ class Sender:
         await asyncio.sleep(FLUSH_SECONDS)
         if self.store.delivered:
             try:
-                async with self.store.transaction():
-                    pass  # deletes the delivered rows first
+                await self.store.flush_delivered()
             except Exception as error:
                 log.error("outbox flush failed: %s", type(error).__name__)

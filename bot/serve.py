@@ -19,6 +19,7 @@ import asyncio
 import logging
 import signal
 from collections.abc import Awaitable, Callable
+from contextvars import ContextVar
 from typing import Any
 
 from telegram import Update
@@ -27,9 +28,6 @@ from telegram.error import InvalidToken, TelegramError
 from bot.config import Config
 from bot.context import Services
 from bot.webhook import open_webhook
-from flows.catalogue import render
-from flows.replies import Text
-from storage.outbox import Method, Outgoing
 
 log = logging.getLogger(__name__)
 
@@ -48,33 +46,31 @@ CHAT_LOCKS = 64
 App = Any  # telegram.ext.Application with our context types
 
 
-class _RolledBack(Exception):
-    """A handler failed: nothing the update did is kept."""
+_FAILURES: ContextVar[list[BaseException] | None] = ContextVar("kollega_update_failures", default=None)
+
+
+def failed_update(error: BaseException) -> None:
+    """Called by the error handler: the update being handled is not to be confirmed."""
+    failures = _FAILURES.get()
+    if failures is not None:
+        failures.append(error)
 
 
 async def handle_update(application: App, update: Update) -> None:
-    """One update, one unit of work: claimed, handled, its messages posted, committed.
+    """One update through PTB's handlers to the flows, which handle it in one unit of work.
 
-    Raises when even that could not be written (the database is away): the update is then
-    not confirmed, and Telegram delivers it again.
+    Raises when that unit could not be written (the database is away) or the update could
+    not be turned into an event: the update is then not confirmed, and Telegram delivers it
+    again.
     """
-    services: Services = application.bot_data["services"]
+    failures: list[BaseException] = []
+    token = _FAILURES.set(failures)
     try:
-        async with services.store.update(update.update_id, services.clock()) as unit:
-            if unit is None:
-                log.info("skipped a redelivered update")
-            else:
-                await application.process_update(update)
-                if unit.failure is not None:
-                    raise _RolledBack from unit.failure
-    except _RolledBack:
-        # Nothing of the failed handling is kept; telling the person to try again is what
-        # the update leaves behind, so it is not handled (and failed) over and over.
-        async with services.store.update(update.update_id, services.clock()) as unit:
-            chat = update.effective_chat
-            if unit is not None and chat is not None and chat.type == chat.PRIVATE:
-                text = render(Text("error.retry"), services.config.flow.default_language)
-                await unit.post(Outgoing(chat.id, Method.SEND, {"text": text}), services.clock())
+        await application.process_update(update)
+    finally:
+        _FAILURES.reset(token)
+    if failures:
+        raise failures[0]
     if update.callback_query is not None:
         # Stops the button's spinner: after the commit, once, and worth nothing later (a
         # redelivered press finds its query answered or expired, and Telegram says so).

@@ -28,8 +28,10 @@ from dataclasses import dataclass, field, replace
 from datetime import datetime, timedelta
 
 from flows.cards import card
+from flows.clock import Clock
+from flows.domain import NO_COUNTY, WAITING_CASE, Actor, CaseStatus, CaseView, ContactMode, CounsellorView
 from flows.events import Event, EventKind
-from flows.ports import CaseView, CounsellorView, Tx
+from flows.ports import Tx
 from flows.replies import Button, Outbound, Reply, Text
 from flows.settings import FlowSettings
 
@@ -42,7 +44,6 @@ FOLLOWUP = "followup"
 COUNSELLOR_BACK = "counsellor_back"
 CASE_WAITING = "case_waiting"
 
-Clock = Callable[[], datetime]
 Signer = Callable[[str], str]
 
 
@@ -71,8 +72,11 @@ class Target:
     code: str
     reach: int
     language: str
+    """The reader's language."""
     alias: str
     counsellor_id: int
+    writer_language: str
+    """The writer's language (for what they are told about the message)."""
 
 
 # --- the rules, as pure functions ------------------------------------------------
@@ -92,7 +96,7 @@ def eligible(counsellor: CounsellorView, case: CaseView, now: datetime, declined
         return False
     if case.language not in counsellor.languages or case.pathway not in counsellor.pathways:
         return False
-    if counsellor.serves and case.county != "none" and case.county not in counsellor.serves:
+    if counsellor.serves and case.county != NO_COUNTY and case.county not in counsellor.serves:
         return False
     return not (case.outside_county and case.county == counsellor.home_county)
 
@@ -135,25 +139,25 @@ class Casework:
     async def dispatch(self, tx: Tx) -> list[Outbound]:
         """Offer every queued case that someone can take; escalate the rest once."""
         now = self.clock()
-        counsellors = {c.id: c for c in await tx.counsellors()}
+        counsellors = {c.id: c for c in await tx.roster.counsellors()}
         out: list[Outbound] = []
-        for case in queue_order(await tx.queued_cases()):
+        for case in queue_order(await tx.cases.queued()):
             # Who could take it at all comes first and costs no query: when everyone is busy,
             # a long queue is walked without touching the database for each case.
             free = [c for c in counsellors.values() if eligible(c, case, now, set())]
-            declined = await tx.declined_by(case.code) if free else set()
+            declined = await tx.offers.declined_by(case.code) if free else set()
             pick = choose(free, case, now, declined)
             if pick is None:
-                if not case.escalated and await tx.mark_escalated(case.code, now):
+                if not case.escalated and await tx.cases.escalate(case.code, now):
                     log.info("case %s escalated: no counsellor can take it now", case.code)
-                    await tx.record(Event(EventKind.CASE_ESCALATED, pathway=case.pathway, urgent=case.urgent), now)
+                    await tx.events.record(Event(EventKind.CASE_ESCALATED, pathway=case.pathway, urgent=case.urgent), now)
                     out += await self._alert(tx, Text("coordinator.no_one", {"code": case.code, "pathway": _pathway(case)}))
                 continue
             deadline = now + (self.timing.urgent_offer if case.urgent else self.timing.offer)
-            offer = await tx.create_offer(case.code, pick.id, now, deadline)
+            offer = await tx.offers.create(case.code, pick.id, now, deadline)
             counsellors[pick.id] = replace(pick, open_cases=pick.open_cases + 1, last_offer_at=now)
-            await tx.set_timer(OFFER_DEADLINE, str(offer.id), deadline)
-            await tx.record(
+            await tx.timers.set(OFFER_DEADLINE, str(offer.id), deadline)
+            await tx.events.record(
                 Event(EventKind.CASE_OFFERED, pathway=case.pathway, urgent=case.urgent, counsellor=pick.pseudonym), now
             )
             log.info("case %s offered (offer %d)", case.code, offer.id)
@@ -190,34 +194,31 @@ class Casework:
         its refusal does not replace the card it was pressed on.
         """
         verb, _, raw_id = action.partition(":")
-        counsellor = await tx.counsellor_by_telegram(telegram_id)
+        counsellor = await tx.roster.by_telegram(telegram_id)
         offer_id = parse_id(raw_id)
-        offer = await tx.offer(offer_id) if offer_id is not None else None
+        offer = await tx.offers.get(offer_id) if offer_id is not None else None
         if counsellor is None or offer is None or offer.counsellor_id != counsellor.id or verb not in ("accept", "decline"):
             return OfferAnswer([Reply(Text("offer.not_yours"))], replaces_card=False)
         now = self.clock()
-        case = await tx.case(offer.case_code)
+        case = await tx.cases.get(offer.case_code)
         if case is None:
             return OfferAnswer([Reply(Text("offer.gone", {"code": offer.case_code}))])
         if verb == "decline":
-            if not await tx.settle_offer(offer.id, "declined"):
+            if not await tx.offers.decline(offer):
                 return OfferAnswer([Reply(Text("offer.gone", {"code": case.code}))])
-            await tx.clear_timer(OFFER_DEADLINE, str(offer.id))
-            await tx.requeue_case(case.code)
+            await tx.timers.clear(OFFER_DEADLINE, str(offer.id))
             log.info("case %s declined (offer %d)", case.code, offer.id)
-            await tx.record(
+            await tx.events.record(
                 Event(EventKind.OFFER_DECLINED, pathway=case.pathway, urgent=case.urgent, counsellor=counsellor.pseudonym), now
             )
             return OfferAnswer([Reply(Text("offer.declined", {"code": case.code}))], await self.dispatch(tx))
-        # Accept: both updates are conditional, so of two presses at once exactly one wins.
-        if not await tx.settle_offer(offer.id, "accepted") or not await tx.activate_case(case.code, counsellor.id, now):
+        # Accept: atomic, so of two presses at once exactly one wins.
+        if not await tx.cases.accept(offer, now):
             return OfferAnswer([Reply(Text("offer.gone", {"code": case.code}))])
-        await tx.clear_timer(OFFER_DEADLINE, str(offer.id))
+        await tx.timers.clear(OFFER_DEADLINE, str(offer.id))
         log.info("case %s accepted (offer %d)", case.code, offer.id)
-        await tx.set_focus(counsellor.id, case.code)
-        await tx.touch_case(case.code, now)
-        await tx.set_timer(CASE_SILENT, case.code, now + self.timing.silent_case)
-        await tx.record(
+        await tx.timers.set(CASE_SILENT, case.code, now + self.timing.silent_case)
+        await tx.events.record(
             Event(
                 EventKind.CASE_ACCEPTED,
                 pathway=case.pathway,
@@ -233,7 +234,7 @@ class Casework:
             step="case",
         )
         to_doctor = [Reply(Text("doctor.accepted", {"code": case.code, "alias": counsellor.alias}))]
-        if case.contact == "phone":
+        if case.contact == ContactMode.PHONE:
             to_doctor.append(
                 Reply(
                     Text("doctor.share_phone_offer", {"alias": counsellor.alias}),
@@ -248,17 +249,16 @@ class Casework:
 
     async def on_offer_deadline(self, tx: Tx, kind: str, subject: str) -> list[Outbound]:
         """Nobody answered in time: the counsellor is marked away and the case moves on."""
-        offer = await tx.offer(int(subject))
-        if offer is None or not await tx.settle_offer(offer.id, "expired"):
+        offer = await tx.offers.get(int(subject))
+        if offer is None or not await tx.offers.expire(offer):
             return []
         now = self.clock()
-        case = await tx.case(offer.case_code)
-        counsellor = await tx.counsellor(offer.counsellor_id)
+        case = await tx.cases.get(offer.case_code)
+        counsellor = await tx.roster.counsellor(offer.counsellor_id)
         out: list[Outbound] = []
         if case is not None:
-            await tx.requeue_case(case.code)
             log.info("case %s: offer %d timed out", case.code, offer.id)
-            await tx.record(
+            await tx.events.record(
                 Event(
                     EventKind.OFFER_TIMED_OUT,
                     pathway=case.pathway,
@@ -268,7 +268,7 @@ class Casework:
                 now,
             )
         if counsellor is not None:
-            await tx.set_availability(counsellor.id, False, None)
+            await tx.roster.set_away(counsellor.id, None)
             expired = Reply(Text("offer.expired", {"code": offer.case_code}))
             if offer.message_id is not None:
                 out.append(Outbound(counsellor.telegram_id, expired, counsellor.language, edit=offer.message_id))
@@ -279,10 +279,10 @@ class Casework:
         """The adapter sent a tracked message: remember its id."""
         kind, _, rest = track.partition(":")
         if kind == "offer":
-            await tx.set_offer_message(int(rest), message_id)
+            await tx.offers.shown(int(rest), message_id)
         elif kind == "relay":
             code, _, counsellor_id = rest.partition(":")
-            await tx.remember_message(int(counsellor_id), message_id, code)
+            await tx.cases.remember_copy(int(counsellor_id), message_id, code)
 
     # --- the doctor withdrawing -------------------------------------------------------
     async def withdrawn(self, tx: Tx, case: CaseView, erased: bool = False) -> list[Outbound]:
@@ -290,25 +290,25 @@ class Casework:
         log.info("case %s %s by the doctor", case.code, "erased" if erased else "withdrawn")
         now = self.clock()
         out: list[Outbound] = []
-        offer = await tx.pending_offer(case.code)
+        offer = await tx.offers.pending_for(case.code)
         if offer is not None:
-            await tx.settle_offer(offer.id, "withdrawn")
-            await tx.clear_timer(OFFER_DEADLINE, str(offer.id))
-            counsellor = await tx.counsellor(offer.counsellor_id)
+            await tx.offers.withdraw(offer)
+            await tx.timers.clear(OFFER_DEADLINE, str(offer.id))
+            counsellor = await tx.roster.counsellor(offer.counsellor_id)
             if counsellor is not None:
                 gone = Reply(Text("offer.withdrawn", {"code": case.code}))
                 target = Outbound(counsellor.telegram_id, gone, counsellor.language, edit=offer.message_id)
                 out.append(target)
-        if case.status == "active" and case.counsellor_id is not None:
-            counsellor = await tx.counsellor(case.counsellor_id)
-            await tx.record(self._closed_event(case, "doctor", counsellor, now), now)
+        if case.is_active and case.counsellor_id is not None:
+            counsellor = await tx.roster.counsellor(case.counsellor_id)
+            await tx.events.record(self._closed_event(case, Actor.DOCTOR, counsellor, now), now)
             if counsellor is not None:
                 key = "case.erased_by_doctor" if erased else "case.closed_by_doctor"
                 out.append(Outbound(counsellor.telegram_id, Reply(Text(key, {"code": case.code})), counsellor.language))
                 if counsellor.focus_case == case.code:
-                    await tx.set_focus(counsellor.id, None)
+                    await tx.roster.focus(counsellor.id, None)
         else:
-            await tx.record(
+            await tx.events.record(
                 Event(
                     EventKind.CASE_WITHDRAWN,
                     pathway=case.pathway,
@@ -322,23 +322,25 @@ class Casework:
     # --- relay routing ------------------------------------------------------------------
     async def doctor_target(self, tx: Tx, pseudonym: str) -> Target | None:
         """Where a doctor's message goes: their counsellor, if a case is active."""
-        case = await tx.case_of(pseudonym)
-        if case is None or case.status != "active" or case.counsellor_id is None:
+        case = await tx.cases.of_doctor(pseudonym)
+        if case is None or not case.is_active or case.counsellor_id is None:
             return None
-        counsellor = await tx.counsellor(case.counsellor_id)
+        counsellor = await tx.roster.counsellor(case.counsellor_id)
         if counsellor is None:
             return None
-        return Target(case.code, counsellor.telegram_id, counsellor.language, counsellor.alias, counsellor.id)
+        return Target(
+            case.code, counsellor.telegram_id, counsellor.language, counsellor.alias, counsellor.id, case.reader_language
+        )
 
     async def counsellor_target(
         self, tx: Tx, counsellor: CounsellorView, reply_to: int | None, code: str | None = None
     ) -> Target | list[CaseView]:
         """Where a counsellor's message goes; a list of cases when they must choose."""
-        cases = await tx.active_cases(counsellor.id)
+        cases = await tx.cases.active_for(counsellor.id)
         by_code = {c.code: c for c in cases}
         chosen = code
         if chosen is None and reply_to is not None:
-            chosen = await tx.case_of_message(counsellor.id, reply_to)
+            chosen = await tx.cases.of_copy(counsellor.id, reply_to)
         if chosen is None and counsellor.focus_case in by_code:
             chosen = counsellor.focus_case
         if chosen is None and len(cases) == 1:
@@ -346,41 +348,41 @@ class Casework:
         case = by_code.get(chosen or "")
         if case is None:
             return cases
-        reach = await tx.reach_of_case(case.code)
+        reach = await tx.cases.reach(case.code)
         if reach is None:
             return cases
-        return Target(case.code, reach, case.reader_language, counsellor.alias, counsellor.id)
+        return Target(case.code, reach, case.reader_language, counsellor.alias, counsellor.id, counsellor.language)
 
     async def relayed(self, tx: Tx, code: str) -> None:
         """A message went through: the case is not silent."""
-        await tx.touch_case(code, self.clock())
-        await tx.set_timer(CASE_SILENT, code, self.clock() + self.timing.silent_case)
+        await tx.cases.relayed(code, self.clock())
+        await tx.timers.set(CASE_SILENT, code, self.clock() + self.timing.silent_case)
 
     # --- closing, feedback, follow-up -------------------------------------------------
-    async def close(self, tx: Tx, code: str, by: str, pseudonym: str | None = None) -> tuple[list[Reply], list[Outbound]]:
+    async def close(self, tx: Tx, code: str, by: Actor, pseudonym: str | None = None) -> tuple[list[Reply], list[Outbound]]:
         """End an active case (``by`` = doctor or counsellor): both sides are told.
 
         Returns replies for whoever closed it and messages for the other side.
         """
-        case = await tx.case(code)
-        if case is None or case.status != "active" or case.counsellor_id is None:
+        case = await tx.cases.get(code)
+        if case is None or not case.is_active or case.counsellor_id is None:
             return [Reply(Text("case.not_open", {"code": code}))], []
         now = self.clock()
-        counsellor = await tx.counsellor(case.counsellor_id)
-        reach = await tx.reach_of_case(code)
-        doctor_pseudonym = pseudonym or await tx.pseudonym_of_case(code)
-        await tx.close_case(code, by, now)
-        await tx.clear_timers(code)
+        counsellor = await tx.roster.counsellor(case.counsellor_id)
+        reach = await tx.cases.reach(code)
+        doctor_pseudonym = pseudonym or await tx.cases.pseudonym(code)
+        await tx.cases.close(code, by, now)
+        await tx.timers.clear_all(code)
         log.info("case %s closed by the %s", code, by)
-        await tx.record(self._closed_event(case, by, counsellor, now), now)
+        await tx.events.record(self._closed_event(case, by, counsellor, now), now)
         if counsellor is not None and counsellor.focus_case == code:
-            await tx.set_focus(counsellor.id, None)
+            await tx.roster.focus(counsellor.id, None)
         alias = counsellor.alias if counsellor else ""
         after = self._after_close(case, doctor_pseudonym)
         doctor_replies = [Reply(Text(f"doctor.closed_by_{by}", {"code": code, "alias": alias})), *after]
         counsellor_reply = Reply(Text(f"case.closed_by_{by}", {"code": code}))
         out: list[Outbound] = []
-        if by == "doctor":
+        if by is Actor.DOCTOR:
             if counsellor is not None:
                 out.append(Outbound(counsellor.telegram_id, counsellor_reply, counsellor.language))
             replies = doctor_replies
@@ -441,41 +443,41 @@ class Casework:
         code, tag = parts[0], parts[-1]
         if len(parts) < 2 or not hmac.compare_digest(tag, self.tag(pseudonym, code)):
             return Reply(Text("stale.unknown_button")), None
-        case = await tx.case(code)
-        if case is None or case.status != "closed":
+        case = await tx.cases.get(code)
+        if case is None or case.status is not CaseStatus.CLOSED:
             return Reply(Text("stale.case_open")), None
         now = self.clock()
         if verb == "feedback" and len(parts) == 3 and parts[1] in {"1", "2", "3", "4", "5"}:
-            if not await tx.take_feedback(code):
+            if not await tx.cases.take_feedback(code):
                 return Reply(Text("feedback.already")), case.reader_language
-            await tx.record(Event(EventKind.FEEDBACK, pathway=case.pathway, score=int(parts[1])), now)
+            await tx.events.record(Event(EventKind.FEEDBACK, pathway=case.pathway, score=int(parts[1])), now)
             return Reply(Text("feedback.thanks")), case.reader_language
         if verb == "followup":
-            await tx.keep_for_followup(code, reach, pseudonym)
-            await tx.set_timer(FOLLOWUP, code, now + self.timing.followup)
+            await tx.cases.keep_for_followup(code, reach, pseudonym)
+            await tx.timers.set(FOLLOWUP, code, now + self.timing.followup)
             weeks = round(self.timing.followup.days / 7)
             return Reply(Text("followup.booked", {"weeks": weeks})), case.reader_language
         return Reply(Text("stale.unknown_button")), None
 
     async def on_followup(self, tx: Tx, kind: str, subject: str) -> list[Outbound]:
         """The opted-in check-in: sent once, then the sealed chat id is destroyed."""
-        reach = await tx.followup_reach(subject)
-        case = await tx.case(subject)
-        await tx.drop_followup(subject)
+        reach = await tx.cases.followup_reach(subject)
+        case = await tx.cases.get(subject)
+        await tx.cases.drop_followup(subject)
         if reach is None or case is None:
             return []
         return [Outbound(reach, Reply(Text("followup.checkin")), case.reader_language)]
 
     async def on_silent(self, tx: Tx, kind: str, subject: str) -> list[Outbound]:
         """An accepted case with no messages: prompt the counsellor, then the coordinators."""
-        case = await tx.case(subject)
-        if case is None or case.status != "active" or case.counsellor_id is None:
+        case = await tx.cases.get(subject)
+        if case is None or not case.is_active or case.counsellor_id is None:
             return []
-        counsellor = await tx.counsellor(case.counsellor_id)
+        counsellor = await tx.roster.counsellor(case.counsellor_id)
         hours = round(self.timing.silent_case.total_seconds() / 3600)
         if not case.silent_prompted:
-            await tx.set_silent_prompted(case.code)
-            await tx.set_timer(CASE_SILENT, case.code, self.clock() + self.timing.silent_case)
+            await tx.cases.prompted_silent(case.code)
+            await tx.timers.set(CASE_SILENT, case.code, self.clock() + self.timing.silent_case)
             if counsellor is None:
                 return []
             prompt = Reply(Text("case.silent", {"code": case.code, "hours": hours}))
@@ -486,13 +488,13 @@ class Casework:
         """A case was confirmed: alert coordinators if urgent, start the waiting clock, route it."""
         out = await self.urgent_opened(tx, case) if case.urgent else []
         hours = timedelta(hours=self.settings.expected_reply_hours)
-        await tx.set_timer(CASE_WAITING, case.code, case.opened_at + hours)
+        await tx.timers.set(CASE_WAITING, case.code, case.opened_at + hours)
         return out + await self.dispatch(tx)
 
     async def on_waiting(self, tx: Tx, kind: str, subject: str) -> list[Outbound]:
         """The promised reply time has passed and nobody has taken the case: nobody waits in silence."""
-        case = await tx.case(subject)
-        if case is None or case.status not in ("queued", "offered"):
+        case = await tx.cases.get(subject)
+        if case is None or case.status not in WAITING_CASE:
             return []
         log.info("case %s still waiting after the promised time", case.code)
         still = Reply(Text("doctor.still_waiting", {"code": case.code}))
@@ -501,15 +503,15 @@ class Casework:
 
     async def on_counsellor_back(self, tx: Tx, kind: str, subject: str) -> list[Outbound]:
         """A counsellor's /away ran out: they are available again."""
-        counsellor = await tx.counsellor(int(subject))
+        counsellor = await tx.roster.counsellor(int(subject))
         if counsellor is None or counsellor.available:
             return []
-        await tx.set_availability(counsellor.id, True, None)
+        await tx.roster.set_available(counsellor.id)
         back = Outbound(counsellor.telegram_id, Reply(Text("counsellor.back")), counsellor.language)
         return [back, *await self.dispatch(tx)]
 
     # --- inside -------------------------------------------------------------------------
-    def _closed_event(self, case: CaseView, by: str, counsellor: CounsellorView | None, now: datetime) -> Event:
+    def _closed_event(self, case: CaseView, by: Actor, counsellor: CounsellorView | None, now: datetime) -> Event:
         return Event(
             EventKind.CASE_CLOSED,
             pathway=case.pathway,
@@ -520,12 +522,12 @@ class Casework:
         )
 
     async def _to_doctor(self, tx: Tx, case: CaseView, reply: Reply) -> list[Outbound]:
-        reach = await tx.reach_of_case(case.code)
+        reach = await tx.cases.reach(case.code)
         return [] if reach is None else [Outbound(reach, reply, case.reader_language)]
 
     async def _alert(self, tx: Tx, text: Text) -> list[Outbound]:
         language = self.settings.default_language
-        return [Outbound(chat, Reply(text), language) for chat in await tx.coordinator_ids()]
+        return [Outbound(chat, Reply(text), language) for chat in await tx.roster.coordinators()]
 
     async def urgent_opened(self, tx: Tx, case: CaseView) -> list[Outbound]:
         """Coordinators hear of every urgent case at once (design.md principle 3)."""

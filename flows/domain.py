@@ -6,6 +6,8 @@ counted; the catalogues turn them into sentences.
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+from datetime import datetime
 from enum import StrEnum
 
 
@@ -92,6 +94,13 @@ NO_COUNTY = "none"
 """County code for "I'd rather not say"."""
 
 
+def ticked(values: list[str], value: str, on: bool, enum: type[StrEnum]) -> list[str]:
+    """A multi-select answer with ``value`` ticked (``on``) or not, in the enum's order: the
+    same list again when it already was, so a second tap of the same button changes nothing."""
+    chosen = (set(values) | {value}) if on else (set(values) - {value})
+    return [m.value for m in enum if m.value in chosen]
+
+
 def mask(values: frozenset[str] | set[str], enum: type[StrEnum]) -> int:
     """Bit mask of a multi-select answer, in the enum's declaration order.
 
@@ -100,9 +109,6 @@ def mask(values: frozenset[str] | set[str], enum: type[StrEnum]) -> int:
     """
     return sum(1 << i for i, member in enumerate(enum) if member.value in values)
 
-
-def unmask(bits: int, enum: type[StrEnum]) -> list[str]:
-    return [member.value for i, member in enumerate(enum) if bits & (1 << i)]
 
 
 class CaseStatus(StrEnum):
@@ -165,3 +171,83 @@ class StaffRole(StrEnum):
 
     COUNSELLOR = "counsellor"
     COORDINATOR = "coordinator"
+
+
+# --- what the flows see of stored things: plain frozen views, never an identity -------------
+@dataclass(frozen=True)
+class CaseView:
+    """A case as the flows see it: codes and times, never an identity."""
+
+    code: str
+    status: CaseStatus
+    pathway: str
+    urgent: bool
+    seeker: str
+    support: tuple[str, ...]
+    barriers: tuple[str, ...]
+    role: str
+    county: str
+    outside_county: bool
+    contact: str
+    language: str
+    reader_language: str
+    opened_at: datetime
+    accepted_at: datetime | None = None
+    counsellor_id: int | None = None
+    counsellor_alias: str | None = None
+    followup: bool = False
+    silent_prompted: bool = False
+    escalated: bool = False
+    pseudonym: str | None = None
+    """The doctor's pseudonym while the case can be linked to them (never shown to anyone)."""
+
+    @property
+    def is_active(self) -> bool:
+        """Accepted by a counsellor, whose id is known: messages are relayed."""
+        return self.status is CaseStatus.ACTIVE and self.counsellor_id is not None
+
+
+@dataclass(frozen=True)
+class CounsellorView:
+    """A counsellor on the roster, with how many cases they hold or are offered now."""
+
+    id: int
+    alias: str
+    telegram_id: int
+    pseudonym: str
+    home_county: str
+    serves: tuple[str, ...]
+    languages: tuple[str, ...]
+    pathways: tuple[str, ...]
+    capacity: int
+    available: bool
+    away_until: datetime | None
+    active: bool
+    last_offer_at: datetime | None
+    open_cases: int = 0
+    focus_case: str | None = None
+    enrolling: str | None = None
+
+    @property
+    def language(self) -> str:
+        """The language the bot writes to this counsellor in."""
+        return Language.NB if Language.NB in self.languages or not self.languages else self.languages[0]
+
+
+@dataclass(frozen=True)
+class OfferView:
+    id: int
+    case_code: str
+    counsellor_id: int
+    status: OfferStatus
+    deadline: datetime
+    message_id: int | None = None
+
+
+@dataclass(frozen=True)
+class Due:
+    """A timer that fell due: what kind, and about whom (a pseudonym, a case code, an id)."""
+
+    kind: str
+    subject: str
+    due_at: datetime

@@ -13,15 +13,15 @@ from __future__ import annotations
 
 import logging
 import re
-from collections.abc import Callable
-from dataclasses import dataclass, field
-from datetime import datetime
+from dataclasses import dataclass
 
 from flows.casework import Casework, Target, parse_id
 from flows.catalogue import LANGUAGES, render
-from flows.domain import Barrier, Support, mask
+from flows.clock import Clock
+from flows.domain import Abandoned, Actor, Barrier, CaseView, SafetyVia, Support, mask
 from flows.events import Event, EventKind
-from flows.ports import CaseView, Store, Tx
+from flows.inbound import Result
+from flows.ports import Store, Tx
 from flows.replies import Button, Outbound, Reply, Text
 from flows.settings import FlowSettings
 from flows.triage import Draft, Step, TriageFlow
@@ -32,7 +32,6 @@ log = logging.getLogger(__name__)
 DRAFT_REMINDER = "draft_reminder"
 DRAFT_EXPIRY = "draft_expiry"
 
-Clock = Callable[[], datetime]
 
 
 @dataclass(frozen=True)
@@ -41,17 +40,6 @@ class Person:
 
     pseudonym: str
     reach: int
-
-
-@dataclass
-class Result:
-    """What to do after one action."""
-
-    language: str
-    replies: list[Reply] = field(default_factory=list)
-    outbound: list[Outbound] = field(default_factory=list)
-    replace: bool = False
-    """The first reply replaces the message whose button was pressed."""
 
 
 GLOBAL_ACTIONS = (
@@ -83,16 +71,16 @@ class Intake:
 
     async def crisis_in_case(self, person: Person) -> Result:
         """Crisis words written to a counsellor: they are passed on, and the numbers shown too."""
-        return await self._global(person, "crisis", via="words")
+        return await self._global(person, "crisis", via=SafetyVia.WORDS)
 
     # --- what a doctor can do --------------------------------------------
     async def start(self, person: Person) -> Result:
         """/start: begin, or pick up where the doctor left off."""
         async with self.store.transaction() as tx:
-            case = await tx.case_of(person.pseudonym)
+            case = await tx.cases.of_doctor(person.pseudonym)
             if case is not None:
                 return Result(case.reader_language, [self._status(case)])
-            draft = await tx.get_draft(person.pseudonym)
+            draft = await tx.drafts.get(person.pseudonym)
             if draft is not None and draft.state != Step.CONSENT:
                 result = Result(draft.language, [Reply(Text("start.welcome_back"))])
                 return await self._ask(tx, person, draft, result)
@@ -108,9 +96,9 @@ class Intake:
                 reply, language = await self.casework.after_close_press(tx, person.pseudonym, person.reach, action)
                 return Result(language or self._language(person), [reply], replace=True)
         async with self.store.transaction() as tx:
-            draft = await tx.get_draft(person.pseudonym)
+            draft = await tx.drafts.get(person.pseudonym)
             if draft is None:
-                case = await tx.case_of(person.pseudonym)
+                case = await tx.cases.of_doctor(person.pseudonym)
                 if case is not None:
                     return Result(case.reader_language, [Reply(Text("stale.case_open")), self._status(case)])
                 return Result(self._language(person), [Reply(Text("stale.no_conversation"))])
@@ -122,11 +110,11 @@ class Intake:
     async def text(self, person: Person, text: str) -> Result:
         """Typed text: crisis words, or a typed answer to the current question."""
         if self._crisis.search(text):
-            return await self._global(person, "crisis", via="words")
+            return await self._global(person, "crisis", via=SafetyVia.WORDS)
         async with self.store.transaction() as tx:
-            draft = await tx.get_draft(person.pseudonym)
+            draft = await tx.drafts.get(person.pseudonym)
             if draft is None:
-                case = await tx.case_of(person.pseudonym)
+                case = await tx.cases.of_doctor(person.pseudonym)
                 if case is not None:
                     return Result(case.reader_language, [self._status(case)])
                 draft = await self._new_draft(tx, person)
@@ -140,9 +128,9 @@ class Intake:
     async def unsupported(self, person: Person, hint: str = "hint.media") -> Result:
         """A sticker, photo, voice note or other media mid-triage (or an edited message: ``hint.edited``)."""
         async with self.store.transaction() as tx:
-            draft = await tx.get_draft(person.pseudonym)
+            draft = await tx.drafts.get(person.pseudonym)
             if draft is None:
-                case = await tx.case_of(person.pseudonym)
+                case = await tx.cases.of_doctor(person.pseudonym)
                 if case is not None:
                     return Result(case.reader_language, [self._status(case)])
                 return Result(self._language(person), [Reply(Text("hint.media_no_conversation"))])
@@ -163,36 +151,36 @@ class Intake:
             return Result(language, [Reply(Text("language.choose"), buttons, step="language_ui")])
         if name == "status":
             async with self.store.transaction() as tx:
-                case = await tx.case_of(person.pseudonym)
+                case = await tx.cases.of_doctor(person.pseudonym)
                 if case is not None:
                     return Result(case.reader_language, [self._status(case)])
-                draft = await tx.get_draft(person.pseudonym)
+                draft = await tx.drafts.get(person.pseudonym)
                 if draft is not None:
                     result = Result(draft.language, [Reply(Text("status.in_triage"))])
                     return await self._ask(tx, person, draft, result)
                 return Result(self._language(person), [Reply(Text("status.nothing"))])
         # An unknown command: say so kindly and show where we are.
         async with self.store.transaction() as tx:
-            draft = await tx.get_draft(person.pseudonym)
+            draft = await tx.drafts.get(person.pseudonym)
             if draft is not None:
                 result = Result(draft.language, [Reply(Text("hint.unknown_command"))])
                 return await self._ask(tx, person, draft, result)
-            case = await tx.case_of(person.pseudonym)
+            case = await tx.cases.of_doctor(person.pseudonym)
             language = case.reader_language if case else self._language(person)
             return Result(language, [Reply(Text("hint.unknown_command")), Reply(Text("help.text"))])
 
     # --- timers -----------------------------------------------------------
     async def on_due(self, tx: Tx, kind: str, subject: str) -> list[Outbound]:
         """A draft timer fell due: remind once, then let the draft expire."""
-        draft = await tx.get_draft(subject)
-        reach = await tx.reach_of_draft(subject)
+        draft = await tx.drafts.get(subject)
+        reach = await tx.drafts.reach(subject)
         if draft is None or reach is None:
             return []
         now = self.clock()
         if kind == DRAFT_REMINDER:
             draft.reminded = True
-            await tx.put_draft(subject, draft, reach, now)
-            await tx.set_timer(DRAFT_EXPIRY, subject, now + self.settings.draft_expire_after)
+            await tx.drafts.put(subject, draft, reach, now)
+            await tx.timers.set(DRAFT_EXPIRY, subject, now + self.settings.draft_expire_after)
             hours = round(self.settings.draft_expire_after.total_seconds() / 3600)
             question = self._question(draft)
             # One message, not two: the reminder above the question it is about.
@@ -200,29 +188,29 @@ class Intake:
             text = Text("reminder.with_question", {"reminder": reminder, "question": question.text})
             return [Outbound(reach, Reply(text, question.buttons, step=question.step), draft.language)]
         if kind == DRAFT_EXPIRY:
-            await tx.delete_draft(subject)
-            await tx.clear_timers(subject)
-            await tx.record(Event(EventKind.STEP_ABANDONED, step=str(draft.state), actor="expired"), now)
+            await tx.drafts.delete(subject)
+            await tx.timers.clear_all(subject)
+            await tx.events.record(Event(EventKind.STEP_ABANDONED, step=str(draft.state), actor=Abandoned.EXPIRED), now)
             return [Outbound(reach, Reply(Text("reminder.expired")), draft.language)]
         return []
 
     # --- inside ---------------------------------------------------------------
-    async def _global(self, person: Person, action: str, via: str = "button") -> Result:
+    async def _global(self, person: Person, action: str, via: SafetyVia = SafetyVia.BUTTON) -> Result:
         async with self.store.transaction() as tx:
-            draft = await tx.get_draft(person.pseudonym)
-            case = None if draft else await tx.case_of(person.pseudonym)
+            draft = await tx.drafts.get(person.pseudonym)
+            case = None if draft else await tx.cases.of_doctor(person.pseudonym)
             language = draft.language if draft else case.reader_language if case else self._language(person)
             result = Result(language)
             now = self.clock()
             if action == "crisis":
                 result.replies.append(self.crisis_reply(language))
-                await tx.record(Event(EventKind.SAFETY_SHOWN, actor=via, seeker=draft.seeker if draft else None), now)
+                await tx.events.record(Event(EventKind.SAFETY_SHOWN, actor=via, seeker=draft.seeker if draft else None), now)
                 if draft is not None:
                     draft.urgent = True
-                    await tx.put_draft(person.pseudonym, draft, person.reach, now)
+                    await tx.drafts.put(person.pseudonym, draft, person.reach, now)
                 elif case is not None:
                     if not case.urgent:
-                        await tx.mark_case_urgent(case.code)
+                        await tx.cases.mark_urgent(case.code)
                         result.outbound += await self.casework.urgent_opened(tx, case)
                     return result
             elif action in ("help", "privacy"):
@@ -233,10 +221,10 @@ class Intake:
                 return await self._forget(tx, person, draft, case, result)
             elif action in ("end_case", "keep_case"):
                 result.replace = True
-                if action == "keep_case" or case is None or case.status != "active":
+                if action == "keep_case" or case is None or not case.is_active:
                     result.replies.append(Reply(Text("case.kept")))
                     return result
-                replies, result.outbound = await self.casework.close(tx, case.code, "doctor", person.pseudonym)
+                replies, result.outbound = await self.casework.close(tx, case.code, Actor.DOCTOR, person.pseudonym)
                 result.replies += replies
                 return result
             elif action == "forget_no":
@@ -248,14 +236,14 @@ class Intake:
                 result.replace = True
                 result.replies.append(Reply(Text("language.changed")))
                 if case is not None:
-                    await tx.set_reader_language(case.code, language)
+                    await tx.cases.set_reader_language(case.code, language)
                     return result
                 if draft is None:
                     draft = await self._new_draft(tx, person, language)
                 draft.language = language
                 if draft.state == Step.CONSENT:
                     draft.case_language = language
-                await tx.put_draft(person.pseudonym, draft, person.reach, now)
+                await tx.drafts.put(person.pseudonym, draft, person.reach, now)
             if draft is None:
                 return result
             return await self._ask(tx, person, draft, result)
@@ -263,18 +251,18 @@ class Intake:
     async def _cancel(self, tx: Tx, person: Person, draft: Draft | None, case: CaseView | None, result: Result) -> Result:
         now = self.clock()
         if draft is not None:
-            await tx.delete_draft(person.pseudonym)
-            await tx.clear_timers(person.pseudonym)
-            await tx.record(Event(EventKind.STEP_ABANDONED, step=str(draft.state), actor="cancel"), now)
+            await tx.drafts.delete(person.pseudonym)
+            await tx.timers.clear_all(person.pseudonym)
+            await tx.events.record(Event(EventKind.STEP_ABANDONED, step=str(draft.state), actor=Abandoned.CANCEL), now)
             result.replies.append(Reply(Text("cancel.done")))
-        elif case is not None and case.status == "active":
+        elif case is not None and case.is_active:
             buttons = ((Button(Text("case.end_yes"), "end_case"), Button(Text("case.end_no"), "keep_case")),)
             alias = case.counsellor_alias or ""
-            # Its own step name: "case" buttons belong to counsellors (bot.handlers.STAFF_STEPS).
+            # Its own step name: "case" buttons belong to counsellors (flows.service.STAFF_STEPS).
             result.replies.append(Reply(Text("case.end_confirm", {"alias": alias}), buttons, step="end"))
         elif case is not None:
             result.outbound += await self.casework.withdrawn(tx, case)
-            await tx.withdraw_case(case.code, now)
+            await tx.cases.withdraw(case.code, now)
             result.replies.append(Reply(Text("cancel.case_withdrawn", {"code": case.code})))
             result.outbound += await self.casework.dispatch(tx)
         else:
@@ -285,17 +273,17 @@ class Intake:
         now = self.clock()
         if case is not None:
             result.outbound += await self.casework.withdrawn(tx, case, erased=True)
-        await tx.forget(person.pseudonym)
+        await tx.cases.forget(person.pseudonym)
         if case is not None:
             result.outbound += await self.casework.dispatch(tx)
-        await tx.record(Event(EventKind.FORGET_REQUESTED, step=str(draft.state) if draft else None), now)
+        await tx.events.record(Event(EventKind.FORGET_REQUESTED, step=str(draft.state) if draft else None), now)
         result.replace = True
         result.replies.append(Reply(Text("forget.done")))
         return result
 
     async def _new_draft(self, tx: Tx, person: Person, language: str | None = None) -> Draft:
         draft = self.flow.new_draft(language or self._language(person))
-        await tx.record(Event(EventKind.TRIAGE_STARTED, language=draft.language), self.clock())
+        await tx.events.record(Event(EventKind.TRIAGE_STARTED, language=draft.language), self.clock())
         return draft
 
     async def _answer(self, tx: Tx, person: Person, draft: Draft, action: str) -> Result:
@@ -308,15 +296,15 @@ class Intake:
         after = Step(draft.state)
         result = Result(draft.language, replace=after == before)
         if after is Step.SAFETY and before in (Step.SITUATION, Step.UNSURE_WORK, Step.UNSURE_COPING, Step.UNSURE_HOPE):
-            await tx.record(Event(EventKind.PATHWAY_CHOSEN, pathway=draft.pathway, seeker=draft.seeker), now)
+            await tx.events.record(Event(EventKind.PATHWAY_CHOSEN, pathway=draft.pathway, seeker=draft.seeker), now)
         if after is Step.CRISIS:
-            await tx.record(Event(EventKind.SAFETY_SHOWN, actor="answer", seeker=draft.seeker), now)
+            await tx.events.record(Event(EventKind.SAFETY_SHOWN, actor=SafetyVia.ANSWER, seeker=draft.seeker), now)
             result.replies.append(self.crisis_reply(draft.language))
         if after is Step.WAITING:
-            case = await tx.open_case(person.pseudonym, draft, person.reach, now)
-            await tx.delete_draft(person.pseudonym)
-            await tx.clear_timers(person.pseudonym)
-            await tx.record(_opened_event(draft), now)
+            case = await tx.cases.open(person.pseudonym, draft, person.reach, now)
+            await tx.drafts.delete(person.pseudonym)
+            await tx.timers.clear_all(person.pseudonym)
+            await tx.events.record(_opened_event(draft), now)
             log.info("case %s opened%s", case.code, " (urgent)" if case.urgent else "")
             result.replies.append(self._waiting(case))
             result.outbound += await self.casework.opened(tx, case)
@@ -328,10 +316,10 @@ class Intake:
         now = self.clock()
         if draft.reminded:
             # The reminder went out and armed the expiry; an answer calls that off.
-            await tx.clear_timer(DRAFT_EXPIRY, person.pseudonym)
+            await tx.timers.clear(DRAFT_EXPIRY, person.pseudonym)
             draft.reminded = False
-        await tx.put_draft(person.pseudonym, draft, person.reach, now)
-        await tx.set_timer(DRAFT_REMINDER, person.pseudonym, now + self.settings.draft_reminder_after)
+        await tx.drafts.put(person.pseudonym, draft, person.reach, now)
+        await tx.timers.set(DRAFT_REMINDER, person.pseudonym, now + self.settings.draft_reminder_after)
         result.replies.append(self._question(draft))
         return result
 
@@ -359,7 +347,7 @@ class Intake:
         return Reply(Text(key, {"code": case.code, "hours": self.settings.expected_reply_hours}))
 
     def _status(self, case: CaseView) -> Reply:
-        if case.status == "active":
+        if case.is_active:
             return Reply(Text("status.active", {"code": case.code, "alias": case.counsellor_alias or ""}))
         return Reply(Text("status.waiting", {"code": case.code, "hours": self.settings.expected_reply_hours}))
 
@@ -381,10 +369,10 @@ class Intake:
 
     async def _reader_language(self, person: Person) -> str:
         async with self.store.transaction() as tx:
-            draft = await tx.get_draft(person.pseudonym)
+            draft = await tx.drafts.get(person.pseudonym)
             if draft is not None:
                 return draft.language
-            case = await tx.case_of(person.pseudonym)
+            case = await tx.cases.of_doctor(person.pseudonym)
             return case.reader_language if case else self._language(person)
 
 

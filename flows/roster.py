@@ -10,20 +10,20 @@ from __future__ import annotations
 import re
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from datetime import datetime, timedelta
+from datetime import timedelta
 from enum import StrEnum
 from typing import Any
 
 from transitions import EventData, Machine
 
 from flows.casework import COUNSELLOR_BACK, Casework
-from flows.domain import Language, Pathway
-from flows.intake import Result
-from flows.ports import CounsellorView, Store, Tx
+from flows.clock import Clock
+from flows.domain import Actor, CounsellorView, Language, Pathway, StaffRole, ticked
+from flows.inbound import Result
+from flows.ports import Store, Tx
 from flows.replies import Button, Lines, Reply, Text
 from flows.settings import FlowSettings
 
-Clock = Callable[[], datetime]
 MAX_ALIAS = 40
 
 
@@ -59,15 +59,15 @@ class Enrolment:
         self.county = event.kwargs["value"]
 
     def toggle_language_value(self, event: EventData) -> None:
-        chosen = set(self.languages) ^ {Language(event.kwargs["value"]).value}
-        self.languages = [m.value for m in Language if m.value in chosen]
+        language = Language(event.kwargs["value"]).value
+        self.languages = ticked(self.languages, language, language not in self.languages, Language)
 
     def has_language(self, event: EventData) -> bool:
         return bool(self.languages)
 
     def toggle_pathway_value(self, event: EventData) -> None:
-        chosen = set(self.pathways) ^ {Pathway(event.kwargs["value"]).value}
-        self.pathways = [m.value for m in Pathway if m.value in chosen]
+        pathway = Pathway(event.kwargs["value"]).value
+        self.pathways = ticked(self.pathways, pathway, pathway not in self.pathways, Pathway)
 
     def has_pathway(self, event: EventData) -> bool:
         return bool(self.pathways)
@@ -92,11 +92,11 @@ class Roster:
     # --- who is this ----------------------------------------------------------------
     async def counsellor(self, telegram_id: int) -> CounsellorView | None:
         async with self.store.transaction() as tx:
-            return await tx.counsellor_by_telegram(telegram_id)
+            return await tx.roster.by_telegram(telegram_id)
 
     async def is_coordinator(self, telegram_id: int) -> bool:
         async with self.store.transaction() as tx:
-            return telegram_id in await tx.coordinator_ids()
+            return telegram_id in await tx.roster.coordinators()
 
     # --- commands -------------------------------------------------------------------
     async def command(self, counsellor: CounsellorView, name: str, argument: str) -> Result:
@@ -107,19 +107,19 @@ class Roster:
             if counsellor.enrolling:
                 result.replies += self._enrol_question(_enrolment(counsellor))
             elif name == "available":
-                await tx.set_availability(counsellor.id, True, None)
-                await tx.clear_timer(COUNSELLOR_BACK, str(counsellor.id))
+                await tx.roster.set_available(counsellor.id)
+                await tx.timers.clear(COUNSELLOR_BACK, str(counsellor.id))
                 result.replies.append(Reply(Text("counsellor.available")))
                 result.outbound += await self.casework.dispatch(tx)
             elif name == "away":
                 hours = _hours(argument)
                 until = now + timedelta(hours=hours) if hours else None
-                await tx.set_availability(counsellor.id, False, until)
+                await tx.roster.set_away(counsellor.id, until)
                 if hours and until is not None:
-                    await tx.set_timer(COUNSELLOR_BACK, str(counsellor.id), until)
+                    await tx.timers.set(COUNSELLOR_BACK, str(counsellor.id), until)
                     result.replies.append(Reply(Text("counsellor.away_until", {"hours": _format_hours(hours)})))
                 else:
-                    await tx.clear_timer(COUNSELLOR_BACK, str(counsellor.id))
+                    await tx.timers.clear(COUNSELLOR_BACK, str(counsellor.id))
                     result.replies.append(Reply(Text("counsellor.away")))
             elif name == "cases":
                 result.replies.append(await self._cases(tx, counsellor))
@@ -145,8 +145,8 @@ class Roster:
                 result.replies.append(await self._focus(tx, counsellor, rest))
             elif step == "case" and verb == "end":
                 result.replies.append(await self._close_request(tx, counsellor, rest))
-            elif step == "case" and verb == "end_yes" and rest in {c.code for c in await tx.active_cases(counsellor.id)}:
-                result.replies, result.outbound = await self.casework.close(tx, rest, "counsellor")
+            elif step == "case" and verb == "end_yes" and rest in {c.code for c in await tx.cases.active_for(counsellor.id)}:
+                result.replies, result.outbound = await self.casework.close(tx, rest, Actor.COUNSELLOR)
                 result.replace = True
             elif step == "case" and verb == "end_no":
                 result.replies.append(Reply(Text("case.kept")))
@@ -156,7 +156,7 @@ class Roster:
         return result
 
     async def _cases(self, tx: Tx, counsellor: CounsellorView) -> Reply:
-        cases = await tx.active_cases(counsellor.id)
+        cases = await tx.cases.active_for(counsellor.id)
         if not cases:
             state = "counsellor.state_available" if counsellor.available else "counsellor.state_away"
             return Reply(Text("counsellor.no_cases", {"state": Text(state)}))
@@ -169,13 +169,13 @@ class Roster:
         return Reply(Text("counsellor.cases", {"lines": Lines(lines)}), buttons, step="case")
 
     async def _focus(self, tx: Tx, counsellor: CounsellorView, code: str) -> Reply:
-        if code not in {c.code for c in await tx.active_cases(counsellor.id)}:
+        if code not in {c.code for c in await tx.cases.active_for(counsellor.id)}:
             return Reply(Text("counsellor.no_such_case", {"code": _shown_code(code)}))
-        await tx.set_focus(counsellor.id, code)
+        await tx.roster.focus(counsellor.id, code)
         return Reply(Text("counsellor.focus", {"code": code}))
 
     async def _close_request(self, tx: Tx, counsellor: CounsellorView, code: str) -> Reply:
-        cases = {c.code for c in await tx.active_cases(counsellor.id)}
+        cases = {c.code for c in await tx.cases.active_for(counsellor.id)}
         if not code and len(cases) == 1:
             code = next(iter(cases))
         elif not code and counsellor.focus_case in cases:
@@ -190,14 +190,14 @@ class Roster:
         """/join CODE: a one-time invite enrols a coordinator, or starts a counsellor's enrolment."""
         result = Result(language)
         async with self.store.transaction() as tx:
-            role = await tx.redeem_invite(self.invite_hash(code), self.clock()) if code else None
+            role = await tx.roster.redeem_invite(self.invite_hash(code), self.clock()) if code else None
             if role is None:
                 result.replies.append(Reply(Text("join.invalid")))
-            elif role == "coordinator":
-                await tx.add_coordinator(telegram_id)
+            elif role is StaffRole.COORDINATOR:
+                await tx.roster.add_coordinator(telegram_id)
                 result.replies.append(Reply(Text("join.coordinator")))
             else:
-                counsellor = await tx.start_enrolment(telegram_id, pseudonym)
+                counsellor = await tx.roster.start_enrolment(telegram_id, pseudonym)
                 result.language = counsellor.language
                 result.replies.append(Reply(Text("join.counsellor")))
                 result.replies += self._enrol_question(_enrolment(counsellor))
@@ -210,7 +210,7 @@ class Roster:
             alias = " ".join(text.split())[:MAX_ALIAS]
             if enrolment.state != Enrol.ALIAS or not alias:
                 return Result(counsellor.language, self._enrol_question(enrolment))
-            if await tx.alias_taken(alias, counsellor.id):
+            if await tx.roster.alias_taken(alias, counsellor.id):
                 return Result(counsellor.language, [Reply(Text("enrol.alias_taken", {"alias": alias}))])
             return await self._enrol_step(tx, counsellor, enrolment, "name", alias)
 
@@ -232,7 +232,7 @@ class Roster:
         result = Result(counsellor.language, replace=bool(moved) and enrolment.state == before)
         if not moved:
             result.replies.append(Reply(Text("enrol.pick_one")))
-        await tx.save_enrolment(
+        await tx.roster.save_enrolment(
             counsellor.id, str(enrolment.state), enrolment.county, enrolment.languages, enrolment.pathways, enrolment.alias
         )
         if enrolment.state == Enrol.DONE:

@@ -7,7 +7,8 @@ from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass
 from datetime import datetime
 
-from flows.ports import Due, Store, Tx
+from flows.domain import Due
+from flows.ports import Store, Tx
 from flows.replies import Outbound
 
 log = logging.getLogger(__name__)
@@ -37,7 +38,7 @@ async def run_due(store: Store, handlers: Mapping[str, TimerHandler], now: datet
         due: Due | None = None
         try:
             async with store.transaction() as tx:
-                due = await tx.next_due(now)
+                due = await tx.timers.next_due(now)
                 if due is None:
                     break
                 handler = handlers.get(due.kind)
@@ -50,6 +51,6 @@ async def run_due(store: Store, handlers: Mapping[str, TimerHandler], now: datet
             failed += 1
             log.error("timer %s failed: %s", due.kind, type(error).__name__)
             async with store.transaction() as tx:
-                if await tx.timer_failed(due, now):
+                if await tx.timers.failed(due, now):
                     log.error("timer %s parked after repeated failures (see /queue)", due.kind)
     return TimerRun(ran, failed)

@@ -33,6 +33,7 @@ from flows.domain import (
     Seeker,
     Support,
     WorkStatus,
+    ticked,
 )
 from flows.replies import Button, Reply, Text
 from flows.settings import FlowSettings
@@ -188,13 +189,13 @@ class Draft:
         self.urgent = True
 
     def set_support_kind(self, event: EventData) -> None:
-        self.support = _ticked(self.support, Support(event.kwargs["value"]).value, event.kwargs["on"], Support)
+        self.support = ticked(self.support, Support(event.kwargs["value"]).value, event.kwargs["on"], Support)
 
     def has_support(self, event: EventData) -> bool:
         return bool(self.support)
 
     def set_barrier_kind(self, event: EventData) -> None:
-        self.barriers = _ticked(self.barriers, Barrier(event.kwargs["value"]).value, event.kwargs["on"], Barrier)
+        self.barriers = ticked(self.barriers, Barrier(event.kwargs["value"]).value, event.kwargs["on"], Barrier)
 
     def set_role(self, event: EventData) -> None:
         self.role = Role(event.kwargs["value"]).value
@@ -221,12 +222,6 @@ class Draft:
 
     def stop_editing(self, event: EventData) -> None:
         self.editing = False
-
-
-def _ticked(values: list[str], value: str, on: bool, enum: Iterable[StrEnum]) -> list[str]:
-    """``values`` with ``value`` ticked (``on``) or not: the same list again when it already was."""
-    chosen = (set(values) | {value}) if on else (set(values) - {value})
-    return [m.value for m in enum if m.value in chosen]
 
 
 @dataclass(frozen=True)

@@ -22,7 +22,7 @@ from sqlalchemy import CursorResult, and_, delete, exists, not_, or_, select, up
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from storage.models import CaseRow, DraftRow, EventRow, OfferRow, ProcessedUpdateRow, RelayRow, TimerRow
-from storage.store import OPEN_STATUSES
+from storage.repositories import OPEN_STATUSES
 
 UPDATE_MEMORY = timedelta(days=2)
 """Update ids are kept this long to spot a redelivery (Telegram retries within minutes)."""

@@ -67,7 +67,7 @@ async def test_forged_callback_data_changes_nothing(harness) -> None:
         question = harness.said(doctor)[-1]
         assert "Hva slags støtte" in question.text, data
     async with harness.services.store.transaction() as tx:
-        draft = await tx.get_draft(harness.services.keyring.pseudonym(doctor.id))
+        draft = await tx.drafts.get(harness.services.keyring.pseudonym(doctor.id))
     assert draft is not None and draft.state == "support" and draft.support == []
 
 
@@ -112,7 +112,7 @@ async def test_the_same_update_delivered_twice_is_handled_once(harness) -> None:
     await harness.feed(press)  # Telegram (or a second process) delivers it again
     assert [s.text for s in harness.said(doctor)].count(harness.said(doctor)[-1].text) == 1
     async with harness.services.store.transaction() as tx:
-        draft = await tx.get_draft(harness.services.keyring.pseudonym(doctor.id))
+        draft = await tx.drafts.get(harness.services.keyring.pseudonym(doctor.id))
     assert draft is not None and draft.state == "who"
 
 

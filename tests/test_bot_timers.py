@@ -27,7 +27,7 @@ async def test_silent_doctor_is_reminded_once_then_the_draft_expires(harness) ->
     assert await harness.tick(hours=24, seconds=1) == 1
     assert "nå slettet" in harness.said(doctor)[-1].text
     async with harness.services.store.transaction() as tx:
-        assert await tx.get_draft(harness.services.keyring.pseudonym(doctor.id)) is None
+        assert await tx.drafts.get(harness.services.keyring.pseudonym(doctor.id)) is None
         [expired] = (await tx.session.scalars(select(EventRow).where(EventRow.kind == "step_abandoned"))).all()
     assert (expired.step, expired.actor) == ("safety", "expired")
 

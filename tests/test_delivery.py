@@ -216,9 +216,9 @@ async def test_a_failed_bookkeeping_hands_the_chat_back_and_nothing_is_lost(harn
 async def test_a_parked_timer_armed_again_starts_over(harness) -> None:
     store, now = harness.services.store, harness.clock()
     async with store.transaction() as tx:
-        await tx.set_timer("case_silent", "K-PARKED", now)
+        await tx.timers.set("case_silent", "K-PARKED", now)
         await tx.session.execute(update(TimerRow).values(attempts=TIMER_ATTEMPTS, parked=True))
     async with store.transaction() as tx:
-        await tx.set_timer("case_silent", "K-PARKED", now)  # the case had a message: silence is watched again
-        assert await tx.parked_timers() == []
-        assert (await tx.next_due(now)).subject == "K-PARKED"
+        await tx.timers.set("case_silent", "K-PARKED", now)  # the case had a message: silence is watched again
+        assert await tx.timers.parked() == []
+        assert (await tx.timers.next_due(now)).subject == "K-PARKED"

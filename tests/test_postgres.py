@@ -195,7 +195,7 @@ async def test_two_processes_dispatching_at_once_never_offer_a_case_twice_or_exc
             )  # fmt: skip
         for n in range(12):
             draft = Draft(state="waiting", seeker="self", pathway="advice", role="other", county="oslo", contact="chat")
-            await tx.open_case(f"doctor-{n}", draft, 1000 + n, NOW + timedelta(seconds=n))
+            await tx.cases.open(f"doctor-{n}", draft, 1000 + n, NOW + timedelta(seconds=n))
 
     # Both processes dispatch, many times and interleaved, as when doctors confirm on both.
     await asyncio.gather(*(process.dispatch() for _ in range(8) for process in (one, other)))
@@ -203,7 +203,7 @@ async def test_two_processes_dispatching_at_once_never_offer_a_case_twice_or_exc
     async with one.store.transaction() as tx:
         offers = (await tx.session.execute(select(OfferRow.case_code, OfferRow.counsellor_id, OfferRow.status))).all()
         statuses = dict((await tx.session.execute(select(CaseRow.code, CaseRow.status))).all())
-        counsellors = {c.telegram_id: c for c in await tx.counsellors()}
+        counsellors = {c.telegram_id: c for c in await tx.roster.counsellors()}
     per_case: dict[str, int] = {}
     for code, _, status in offers:
         assert status == "pending"
@@ -220,13 +220,13 @@ async def test_two_timer_workers_handle_every_due_timer_exactly_once(two_process
     one, other = two_processes
     async with one.store.transaction() as tx:
         for n in range(40):
-            await tx.set_timer("draft_reminder", f"subject-{n}", NOW - timedelta(minutes=n))
+            await tx.timers.set("draft_reminder", f"subject-{n}", NOW - timedelta(minutes=n))
     taken: list[str] = []
 
     async def worker(process: Process) -> None:
         while True:
             async with process.store.transaction() as tx:
-                due = await tx.next_due(NOW)
+                due = await tx.timers.next_due(NOW)
                 if due is None:
                     return
                 taken.append(due.subject)

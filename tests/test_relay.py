@@ -101,7 +101,7 @@ async def test_counsellor_with_two_cases_answers_by_replying_or_choosing(harness
     assert harness.said(ola)[-1].text == "Til Ola"
     # Without a focus and with two cases, the counsellor is asked which case, and the choice delivers it.
     async with harness.services.store.transaction() as tx:
-        await tx.set_focus((await tx.counsellor_by_telegram(anna.id)).id, None)
+        await tx.roster.focus((await tx.roster.by_telegram(anna.id)).id, None)
     await harness.feed(anna.send_text("Hvem får denne?"))
     question = harness.said(anna)[-1]
     assert "Hvilken skal meldingen til" in question.text
@@ -303,7 +303,7 @@ async def test_a_counsellor_with_two_cases_picks_one_before_sharing_a_number(har
     await triage(harness, ola, NOT_COPING)
     await walk(harness, anna, ACCEPT)
     async with harness.services.store.transaction() as tx:
-        await tx.set_focus((await tx.counsellor_by_telegram(anna.id)).id, None)
+        await tx.roster.focus((await tx.roster.by_telegram(anna.id)).id, None)
     await harness.feed(anna.send_contact("+47 400 00 000"))
     assert "Velg saken først" in harness.said(anna)[-1].text
     assert not harness.telegram.calls_of("copyMessage") and not harness.telegram.calls_of("sendContact")

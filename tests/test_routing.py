@@ -161,7 +161,7 @@ async def test_late_accept_after_timeout_loses_to_the_next_counsellor(harness) -
     await asyncio.gather(harness.feed(stale), harness.feed(bjorn.press(ACCEPT)))
     case = await _case(harness, code)
     async with harness.services.store.transaction() as tx:
-        bjorn_id = (await tx.counsellor_by_telegram(bjorn.id)).id
+        bjorn_id = (await tx.roster.by_telegram(bjorn.id)).id
     assert case.counsellor_id == bjorn_id
     assert "ikke lenger ledig" in harness.said(anna)[-1].text or "ikke lenger ledig" in harness.telegram.last_to(anna.id).text
 

@@ -64,10 +64,10 @@ async def test_upgrade_twice_is_harmless(database_url: str) -> None:
 async def test_draft_round_trip_keeps_codes_and_seals_the_chat(store: SqlStore) -> None:
     draft = Draft(state=Step.SUPPORT, seeker="self", pathway="advice", support=["emotional", "advice"], urgent=True)
     async with store.transaction() as tx:
-        await tx.put_draft("p1", draft, 424242, NOW)
+        await tx.drafts.put("p1", draft, 424242, NOW)
     async with store.transaction() as tx:
-        loaded = await tx.get_draft("p1")
-        reach = await tx.reach_of_draft("p1")
+        loaded = await tx.drafts.get("p1")
+        reach = await tx.drafts.reach("p1")
         row = await tx.session.get(DraftRow, "p1")
     assert loaded == draft
     assert reach == 424242
@@ -100,15 +100,15 @@ async def test_opening_a_case_gives_a_random_code_and_withdrawing_destroys_the_s
     draft = Draft(state=Step.WAITING, seeker="self", pathway="not_coping", support=["emotional"], role="locum",
                   county="oslo", contact="chat", case_language="nb")  # fmt: skip
     async with store.transaction() as tx:
-        case = await tx.open_case("p1", draft, 777, NOW)
-        other = await tx.open_case("p2", draft, 778, NOW)
+        case = await tx.cases.open("p1", draft, 777, NOW)
+        other = await tx.cases.open("p2", draft, 778, NOW)
     assert case.code.startswith("K-") and len(case.code) == 8 and case.code != other.code
     async with store.transaction() as tx:
-        assert (await tx.case_of("p1")) == case
-        assert await tx.reach_of_case(case.code) == 777
-        await tx.withdraw_case(case.code, NOW)
+        assert (await tx.cases.of_doctor("p1")) == case
+        assert await tx.cases.reach(case.code) == 777
+        await tx.cases.withdraw(case.code, NOW)
     async with store.transaction() as tx:
-        assert await tx.case_of("p1") is None
+        assert await tx.cases.of_doctor("p1") is None
         row = await tx.session.get(CaseRow, case.code)
     assert row is not None and row.status == "cancelled"
     assert row.sealed_reach is None and row.pseudonym is None
@@ -116,7 +116,7 @@ async def test_opening_a_case_gives_a_random_code_and_withdrawing_destroys_the_s
 
 async def test_events_keep_only_the_hour(store: SqlStore) -> None:
     async with store.transaction() as tx:
-        await tx.record(Event(EventKind.CASE_OPENED, pathway="advice", urgent=False), NOW)
+        await tx.events.record(Event(EventKind.CASE_OPENED, pathway="advice", urgent=False), NOW)
     async with store.transaction() as tx:
         row = (await tx.session.scalars(select(EventRow))).one()
     assert row.hour == datetime(2026, 11, 23, 14, 0, 0)
@@ -125,30 +125,30 @@ async def test_events_keep_only_the_hour(store: SqlStore) -> None:
 
 async def test_timers_fall_due_in_order_and_once(store: SqlStore) -> None:
     async with store.transaction() as tx:
-        await tx.set_timer("draft_reminder", "p1", NOW + timedelta(hours=2))
-        await tx.set_timer("draft_reminder", "p2", NOW + timedelta(hours=1))
-        await tx.set_timer("draft_reminder", "p1", NOW + timedelta(hours=3))  # re-armed, not duplicated
+        await tx.timers.set("draft_reminder", "p1", NOW + timedelta(hours=2))
+        await tx.timers.set("draft_reminder", "p2", NOW + timedelta(hours=1))
+        await tx.timers.set("draft_reminder", "p1", NOW + timedelta(hours=3))  # re-armed, not duplicated
     async with store.transaction() as tx:
-        assert await tx.next_due(NOW) is None
+        assert await tx.timers.next_due(NOW) is None
     taken = []
     async with store.transaction() as tx:
-        while (due := await tx.next_due(NOW + timedelta(hours=5))) is not None:
+        while (due := await tx.timers.next_due(NOW + timedelta(hours=5))) is not None:
             taken.append(due.subject)
     assert taken == ["p2", "p1"]
     async with store.transaction() as tx:
-        assert await tx.next_due(NOW + timedelta(days=9)) is None
+        assert await tx.timers.next_due(NOW + timedelta(days=9)) is None
 
 
 async def test_forget_removes_everything_linkable(store: SqlStore) -> None:
     draft = Draft(state=Step.WAITING, seeker="self", pathway="advice", support=["advice"], role="other",
                   county="none", contact="chat", case_language="nb")  # fmt: skip
     async with store.transaction() as tx:
-        case = await tx.open_case("p1", draft, 777, NOW)
-        await tx.put_draft("p1", Draft(state=Step.ROLE), 777, NOW)
-        await tx.set_timer("draft_reminder", "p1", NOW)
-        await tx.set_timer("offer_deadline", case.code, NOW)
-        await tx.forget("p1")
+        case = await tx.cases.open("p1", draft, 777, NOW)
+        await tx.drafts.put("p1", Draft(state=Step.ROLE), 777, NOW)
+        await tx.timers.set("draft_reminder", "p1", NOW)
+        await tx.timers.set("offer_deadline", case.code, NOW)
+        await tx.cases.forget("p1")
     async with store.transaction() as tx:
-        assert await tx.get_draft("p1") is None
-        assert await tx.case(case.code) is None
-        assert await tx.next_due(NOW + timedelta(days=1)) is None
+        assert await tx.drafts.get("p1") is None
+        assert await tx.cases.get(case.code) is None
+        assert await tx.timers.next_due(NOW + timedelta(days=1)) is None
