@@ -121,7 +121,7 @@ async def _unit_each(app: AnyApp, services: Services, sender: Sender, count: int
 
 async def _reminders(app: AnyApp, services: Services, sender: Sender, count: int) -> None:
     for i in range(count):  # drafts whose reminder falls due (set up before the clock starts)
-        await services.intake.start(Person(services.keyring.pseudonym(FIRST_CHAT + i), FIRST_CHAT + i))
+        await services.service.intake.start(Person(services.keyring.pseudonym(FIRST_CHAT + i), FIRST_CHAT + i))
 
 
 async def _tick(app: AnyApp, services: Services, sender: Sender, count: int) -> None:

@@ -1,6 +1,6 @@
 """Cases after the doctor confirms: routing, offers, relay routing, closing.
 
-Routing follows design.md section 6:
+Routing follows docs/design.md section 6:
 
 - eligible: active, available, below capacity, speaks the case language,
   takes the pathway, serves the doctor's county (when they list counties),
@@ -530,7 +530,7 @@ class Casework:
         return [Outbound(chat, Reply(text), language) for chat in await tx.roster.coordinators()]
 
     async def urgent_opened(self, tx: Tx, case: CaseView) -> list[Outbound]:
-        """Coordinators hear of every urgent case at once (design.md principle 3)."""
+        """Coordinators hear of every urgent case at once (docs/design.md principle 3)."""
         return await self._alert(tx, Text("coordinator.urgent", {"code": case.code, "pathway": _pathway(case)}))
 
 

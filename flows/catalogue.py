@@ -42,10 +42,6 @@ def catalogue(language: str) -> dict[str, str]:
     return entries
 
 
-def has(key: str) -> bool:
-    return key in catalogue(DEFAULT_LANGUAGE)
-
-
 def render(text: Text | str, language: str) -> str:
     """The sentence for ``text`` in ``language``, parameters filled in."""
     if isinstance(text, str):

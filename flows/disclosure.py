@@ -62,7 +62,6 @@ UNKNOWN = "unknown"
 COUNT = "count"
 MEDIAN = "median_seconds"
 P90 = "p90_seconds"
-STATISTICS = (COUNT, MEDIAN, P90)
 
 EXPORT_COLUMNS = ("period", "measure", "dimension", "value", "statistic", "result", "suppressed")
 """The published table, one row per period x measure x dimension x value x statistic.

@@ -1,4 +1,4 @@
-"""Anonymous events (design.md section 8): what happened, never who or what was said."""
+"""Anonymous events (docs/design.md section 8): what happened, never who or what was said."""
 
 from __future__ import annotations
 

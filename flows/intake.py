@@ -15,7 +15,7 @@ import logging
 import re
 from dataclasses import dataclass
 
-from flows.casework import Casework, Target, parse_id
+from flows.casework import Casework, parse_id
 from flows.catalogue import LANGUAGES, render
 from flows.clock import Clock
 from flows.domain import Abandoned, Actor, Barrier, CaseView, SafetyVia, Support, mask
@@ -60,15 +60,6 @@ class Intake:
         return bool(self._crisis.search(text))
 
     # --- talking with a counsellor ------------------------------------------------------
-    async def relay_target(self, person: Person) -> Target | None:
-        """The counsellor a doctor's message goes to, when their case is active."""
-        async with self.store.transaction() as tx:
-            return await self.casework.doctor_target(tx, person.pseudonym)
-
-    async def relayed(self, code: str) -> None:
-        async with self.store.transaction() as tx:
-            await self.casework.relayed(tx, code)
-
     async def crisis_in_case(self, person: Person) -> Result:
         """Crisis words written to a counsellor: they are passed on, and the numbers shown too."""
         return await self._global(person, "crisis", via=SafetyVia.WORDS)

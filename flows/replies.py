@@ -68,6 +68,3 @@ class Outbound:
     edit: int | None = None
     """Edit this earlier message instead of sending a new one."""
 
-
-def say(key: str, **params: ParamValue) -> Reply:
-    return Reply(Text(key, params))

@@ -85,6 +85,8 @@ class Service:
         self.casework = Casework(settings, timing, clock, signer)
         self.intake = Intake(TriageFlow(settings), store, clock, self.casework)
         self.roster = Roster(settings, store, self.casework, clock, invite_hash)
+        self.on_failure: Callable[[BaseException], None] | None = None
+        """Told of every failure rolled back and apologised for (a test fails on them)."""
         self.timers: Mapping[str, TimerHandler] = {
             DRAFT_REMINDER: self.intake.on_due,
             DRAFT_EXPIRY: self.intake.on_due,
@@ -112,7 +114,8 @@ class Service:
                 except Exception as error:
                     raise _RolledBack from error
         except _RolledBack as failed:
-            log.error("handler failed: %s%s", type(failed.__cause__).__name__, _where(failed.__cause__))
+            cause = failed.__cause__
+            log.error("handler failed: %s%s", type(cause).__name__, _where(cause))
             # Nothing of the failed handling is kept; telling the person to try again is what
             # the update leaves behind, so it is not handled (and failed) over and over.
             async with self.store.update(event.update_id, self.clock()) as tx:
@@ -120,6 +123,8 @@ class Service:
                     chat = event.chat if isinstance(event, InGroup) else event.who.chat
                     sorry = Result(self.settings.default_language, [Reply(Text("error.retry"))])
                     await channel.deliver(None, _to(chat, sorry))
+            if self.on_failure is not None and cause is not None:
+                self.on_failure(cause)
 
     async def run_timers(self, channel: Channel, now: datetime | None = None) -> TimerRun:
         """Every due timer, each with its messages in its own unit of work."""

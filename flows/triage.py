@@ -1,4 +1,4 @@
-"""The doctor's triage conversation (design.md section 5) as a state machine.
+"""The doctor's triage conversation (docs/design.md section 5) as a state machine.
 
 One :class:`TriageFlow` (one ``transitions.Machine``) serves every doctor;
 each conversation is a :class:`Draft` model that is attached while an answer

@@ -216,7 +216,7 @@ class ProcessedUpdateRow(Base):
 
 
 class EventRow(Base):
-    """One anonymous event (design.md section 8).
+    """One anonymous event (docs/design.md section 8).
 
     ``hour`` is the event time truncated to the hour. Multi-select answers
     are bit masks in the order of ``flows.domain.Support`` / ``Barrier``.

@@ -1,4 +1,4 @@
-"""Retention (design.md section 9): delete what is no longer needed, daily.
+"""Retention (docs/design.md section 9): delete what is no longer needed, daily.
 
 - Anonymous events older than the retention period go. The cut is at the
   start of a calendar month, so the oldest month kept is always whole and

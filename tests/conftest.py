@@ -250,8 +250,10 @@ async def harness(config: Config, services: Services, clock: Clock) -> AsyncIter
     async def capture(update: object, context: Any) -> None:
         harness.errors.append(context.error)
 
-    # Errors fail the test instead of being logged (the app's own handler still runs first).
+    # Errors fail the test instead of being logged (the app's own handler still runs first),
+    # and so do failures the flows roll back and apologise for.
     app.add_error_handler(capture)
+    services.service.on_failure = harness.errors.append
     async with app:
         yield harness
 

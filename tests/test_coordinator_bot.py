@@ -1,6 +1,6 @@
 """Coordinators in the bot: the queue and the statistics, never identities.
 
-A handful of scripted cases (design.md section 8) and what a coordinator then
+A handful of scripted cases (docs/design.md section 8) and what a coordinator then
 gets from the bot and from the command line."""
 
 from __future__ import annotations

@@ -19,7 +19,7 @@ from bot.outbox import ATTEMPTS
 from bot.serve import handle_update
 from storage.models import CaseRow, OfferRow, OutboxRow, ProcessedUpdateRow, TimerRow
 from storage.outbox import Method, Outgoing
-from storage.store import TIMER_ATTEMPTS
+from storage.repositories import TIMER_ATTEMPTS
 from tests.faketelegram import FakeRequest, FakeTelegram
 from tests.scenarios import ACCEPT, ADVICE, CONSENT, SAFETY_NO, SELF, add_coordinator, add_counsellor, triage, walk
 
@@ -47,13 +47,13 @@ async def test_a_crash_inside_an_update_leaves_nothing_and_the_redelivery_is_han
     with monkeypatch.context() as patch:
         # The flow has already saved the draft's next step in this unit of work when the
         # process dies: the save must not survive without the update's claim.
-        original = harness.services.intake._ask
+        original = harness.services.service.intake._ask
 
         async def ask_then_die(*args: Any, **kwargs: Any) -> Any:
             await original(*args, **kwargs)
             await dies()
 
-        patch.setattr(harness.services.intake, "_ask", ask_then_die)
+        patch.setattr(harness.services.service.intake, "_ask", ask_then_die)
         with pytest.raises(Crash):
             await handle_update(harness.app, Update.de_json(press, harness.app.bot))
     assert await _count(harness, ProcessedUpdateRow) == 1  # only /start's claim
@@ -189,7 +189,7 @@ async def test_an_outage_sets_a_chats_messages_aside_and_they_go_out_later_in_or
 
 async def test_a_failed_bookkeeping_hands_the_chat_back_and_nothing_is_lost(harness, monkeypatch) -> None:
     anna = await add_counsellor(harness, 9310, "Anna")
-    casework = harness.services.casework
+    casework = harness.services.service.casework
     original = casework.on_sent
     failures = [OSError("the database is away")]
 

@@ -1,4 +1,4 @@
-"""Talking through the bot after acceptance, and closing (design.md section 7)."""
+"""Talking through the bot after acceptance, and closing (docs/design.md section 7)."""
 
 from __future__ import annotations
 

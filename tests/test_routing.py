@@ -1,5 +1,5 @@
 """Routing a confirmed case to a counsellor: offers, declines, timeouts, counties,
-urgency, escalation, atomic accept (design.md section 6), through the real Application."""
+urgency, escalation, atomic accept (docs/design.md section 6), through the real Application."""
 
 from __future__ import annotations
 
