@@ -19,8 +19,9 @@ from flows.catalogue import render
 from flows.disclosure import COUNT, MEDIAN, P90, TOTAL, Published, write_csv
 from flows.domain import Pathway
 from flows.events import EventKind
+from flows.periods import Period, period_label, period_start, previous_period
 from flows.replies import ParamValue, Reply, Text
-from storage.statistics import Period, period_label, period_start, previous_period, published_statistics
+from storage.statistics import published_statistics
 
 HISTORY = 12
 """Periods in the chart and the document, the current one included."""

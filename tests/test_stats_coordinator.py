@@ -14,9 +14,9 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from bot.coordinator_stats import draw_chart, stats_reply
 from flows.catalogue import render
 from flows.disclosure import EXPORT_COLUMNS
+from flows.periods import Period
 from storage.db import create_engine, sessionmaker, upgrade
 from storage.models import EventRow
-from storage.statistics import Period
 
 NOW = datetime(2026, 11, 23, 10, 30)
 PNG = b"\x89PNG\r\n\x1a\n"
