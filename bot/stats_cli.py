@@ -20,9 +20,10 @@ from sqlalchemy.exc import SQLAlchemyError
 
 from bot.config import Config
 from flows.disclosure import Published, write_csv, write_json
+from flows.periods import Period
 from storage.db import create_engine, sessionmaker
 from storage.retention import PurgeReport, RetentionPolicy, purge
-from storage.statistics import Period, published_statistics
+from storage.statistics import published_statistics
 
 
 def add_commands(subparsers: Any) -> None:

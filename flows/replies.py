@@ -10,7 +10,10 @@ from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
+from datetime import date
 from typing import Union
+
+from flows.periods import Period
 
 ParamValue = Union[str, int, float, "Text", Sequence[Union["Text", str]]]
 
@@ -37,6 +40,25 @@ class Button:
     """For multi-select answers: whether this one is chosen (None: not a toggle)."""
 
 
+FigureKey = tuple[str, str, str, str, str]
+"""One published figure: (period label, measure, dimension, value, statistic)."""
+
+
+@dataclass(frozen=True)
+class Chart:
+    """A statistics chart as data: what an adapter needs to draw it (flows draw nothing)."""
+
+    figures: Mapping[FigureKey, int | None]
+    """The published figures; None where a small number is suppressed."""
+    labels: tuple[str, ...]
+    """The periods shown, oldest first, as in the export (``2026-11``)."""
+    starts: tuple[date, ...]
+    """The first day of each of those periods."""
+    period: Period
+    language: str
+    """The reader's: the chart's words are rendered in it."""
+
+
 @dataclass(frozen=True)
 class Reply:
     """One message to one person."""
@@ -53,6 +75,8 @@ class Reply:
     """(file name, content) to send as a document, e.g. a CSV export."""
     picture: bytes | None = None
     """A PNG to send as a photo, e.g. a statistics chart."""
+    chart: Chart | None = None
+    """A chart still to be drawn; the adapter turns it into ``picture`` before sending."""
 
 
 @dataclass(frozen=True)

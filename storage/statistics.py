@@ -35,12 +35,8 @@ from sqlalchemy.orm import InstrumentedAttribute
 from flows.disclosure import COUNT, MEDIAN, P90, TOTAL, UNKNOWN, Cell, Published, suppress
 from flows.domain import NO_COUNTY, Barrier, ContactMode, Pathway, Role, Seeker, Support
 from flows.events import EventKind
+from flows.periods import Period, label_start, next_period, period_label, period_labels, period_start
 from storage.models import EventRow
-
-
-class Period(StrEnum):
-    WEEK = "week"
-    MONTH = "month"
 
 
 @dataclass(frozen=True)
@@ -110,44 +106,7 @@ DURATIONS: dict[EventKind, tuple[Dimension | None, ...]] = {
 """Kinds whose ``duration_s`` is summarised (median, p90); None = all events."""
 
 
-# --- periods -----------------------------------------------------------------
-
-
-def period_start(day: date, period: Period) -> date:
-    """The first day of the week (Monday) or month that ``day`` falls in."""
-    if period is Period.WEEK:
-        return day - timedelta(days=day.weekday())
-    return day.replace(day=1)
-
-
-def next_period(start: date, period: Period) -> date:
-    if period is Period.WEEK:
-        return start + timedelta(days=7)
-    return date(start.year + start.month // 12, start.month % 12 + 1, 1)
-
-
-def previous_period(start: date, period: Period) -> date:
-    if period is Period.WEEK:
-        return start - timedelta(days=7)
-    return date(start.year - (start.month == 1), (start.month - 2) % 12 + 1, 1)
-
-
-def period_label(start: date, period: Period) -> str:
-    """``2026-W47`` (ISO week) or ``2026-11``."""
-    if period is Period.WEEK:
-        year, week, _ = start.isocalendar()
-        return f"{year}-W{week:02d}"
-    return f"{start.year}-{start.month:02d}"
-
-
-def period_labels(first: date, last: date, period: Period) -> list[str]:
-    """Every period from the one holding ``first`` to the one holding ``last``."""
-    labels = []
-    start = period_start(first, period)
-    while start <= last:
-        labels.append(period_label(start, period))
-        start = next_period(start, period)
-    return labels
+# --- periods in SQL (the date arithmetic is flows.periods) ----------------------
 
 
 def _bucket(session: AsyncSession, period: Period) -> Any:
@@ -309,19 +268,12 @@ async def collect(
 
 def _all_periods(found: set[str], window: Window, period: Period) -> list[str]:
     """Periods with events, plus empty ones between them and the window's ends."""
-    starts = [_start_of(label, period) for label in found]
+    starts = [label_start(label, period) for label in found]
     if not starts and (window.start is None or window.end is None):
         return []
     first = window.start.date() if window.start else min(starts)
     last = (window.end.date() - timedelta(days=1)) if window.end else max(starts)
     return period_labels(first, last, period)
-
-
-def _start_of(label: str, period: Period) -> date:
-    if period is Period.WEEK:
-        year, week = label.split("-W")
-        return date.fromisocalendar(int(year), int(week), 1)
-    return date.fromisoformat(label + "-01")
 
 
 async def published_statistics(

@@ -4,28 +4,43 @@ from __future__ import annotations
 
 import csv
 import io
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Sequence
 from datetime import datetime
-from typing import Any
 
 import pytest
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
-from bot.coordinator_stats import draw_chart, stats_reply
+from bot.chart import draw_chart, with_picture
 from flows.catalogue import render
+from flows.coordination import HISTORY, stats_replies, stats_window
 from flows.disclosure import EXPORT_COLUMNS
+from flows.periods import Period
+from flows.replies import Chart, Reply
 from storage.db import create_engine, sessionmaker, upgrade
 from storage.models import EventRow
-from storage.statistics import Period
+from storage.statistics import published_statistics
 
 NOW = datetime(2026, 11, 23, 10, 30)
 PNG = b"\x89PNG\r\n\x1a\n"
 
 
 
-async def _stats(sessions: async_sessionmaker[AsyncSession], *args: Any, **kwargs: Any) -> list[Any]:
+async def _stats(
+    sessions: async_sessionmaker[AsyncSession],
+    period: str,
+    min_cell: int,
+    now: datetime,
+    language: str = "nb",
+    *,
+    history: int = HISTORY,
+    counties: Sequence[str] = (),
+) -> list[Reply]:
+    """What /stats sends: the published rows of the window, the flow's replies, the chart drawn."""
+    kind = Period(period)
+    starts = stats_window(now, kind, history)
     async with sessions() as session:
-        return await stats_reply(session, *args, **kwargs)
+        rows = await published_statistics(session, kind, min_cell, since=starts[0], until=starts[-1], counties=counties)
+    return [await with_picture(reply) for reply in stats_replies(rows, starts, kind, min_cell, language)]
 
 
 @pytest.fixture
@@ -115,13 +130,13 @@ async def test_an_empty_database_still_gives_a_readable_summary_and_an_empty_cha
 
 
 def test_the_chart_is_drawn_in_the_coordinators_language() -> None:
-    starts = [datetime(2026, 10, 1).date(), datetime(2026, 11, 1).date()]
+    starts = (datetime(2026, 10, 1).date(), datetime(2026, 11, 1).date())
     figures = {("2026-11", "case_opened", "pathway", "advice", "count"): 12}
-    nb = draw_chart(figures, ["2026-10", "2026-11"], starts, Period.MONTH, "nb")
-    en = draw_chart(figures, ["2026-10", "2026-11"], starts, Period.MONTH, "en")
+    nb = draw_chart(Chart(figures, ("2026-10", "2026-11"), starts, Period.MONTH, "nb"))
+    en = draw_chart(Chart(figures, ("2026-10", "2026-11"), starts, Period.MONTH, "en"))
     assert nb.startswith(PNG) and en.startswith(PNG)
     assert nb != en
-    assert draw_chart(figures, ["2026-10", "2026-11"], starts, Period.MONTH, "nb") == nb, "same figures, same picture"
+    assert draw_chart(Chart(figures, ("2026-10", "2026-11"), starts, Period.MONTH, "nb")) == nb, "same figures, same picture"
 
 
 async def test_an_unknown_period_is_refused(sessions) -> None:

@@ -14,9 +14,10 @@ from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 
 from flows.disclosure import COUNT, MEDIAN, P90, TOTAL, Cell
 from flows.domain import Barrier, Support, mask
+from flows.periods import Period
 from storage.db import create_engine, sessionmaker, upgrade
 from storage.models import EventRow
-from storage.statistics import MULTI_SELECT, Period, collect, published_statistics
+from storage.statistics import MULTI_SELECT, collect, published_statistics
 
 POSTGRES_URL = os.environ.get("KOLLEGA_TEST_POSTGRES_URL", "")
 """Set (postgresql+asyncpg://...) to run these tests on PostgreSQL too; its public schema is wiped."""
