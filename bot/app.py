@@ -34,7 +34,7 @@ from flows.clock import Clock, utcnow
 from flows.replies import Text
 from flows.service import DOCTOR_COMMANDS, Service
 from flows.timers import TimerRun
-from storage.db import create_engine, sessionmaker, upgrade
+from storage.db import create_engine, upgrade
 from storage.sealing import Keyring
 from storage.store import SqlStore
 
@@ -51,7 +51,7 @@ async def open_services(config: Config, clock: Clock = utcnow) -> Services:
     engine = create_engine(config.database_url)
     await upgrade(engine)
     keyring = Keyring(config.secret_key)
-    store = SqlStore(sessionmaker(engine), keyring)
+    store = SqlStore.on(engine, keyring)
     service = Service(
         config.flow, config.timing, store, clock,
         signer=keyring.tag, invite_hash=keyring.invite_hash, min_cell=config.min_cell,

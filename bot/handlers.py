@@ -96,7 +96,7 @@ class TelegramChannel:
 
     async def deliver(self, event: Incoming | None, result: Result) -> None:
         language = result.language
-        replies = [await with_picture(reply) if reply.chart is not None else reply for reply in result.replies]
+        replies = [await with_picture(reply) for reply in result.replies]
         posted: list[Outgoing] = []
         if isinstance(event, InGroup):
             text = render(replies[0].text, language) if replies else ""

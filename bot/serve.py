@@ -1,8 +1,9 @@
 """Serving updates so that none is lost and none is handled twice.
 
-Every update is one unit of work (:func:`handle_update`): its claim (a row keyed by the
+Every update is one unit of work, opened by the flows (``flows.service.Service.handle``,
+reached through PTB's handlers by :func:`handle_update`): its claim (a row keyed by the
 update id), whatever the flows change, the events they record and every message they
-post to the outbox are committed together, or not at all. Only after that commit is the
+owe in the outbox are committed together, or not at all. Only after that commit is the
 update confirmed to Telegram (the poller's offset moves past it; the webhook answers
 200). So a crash before the commit leaves nothing behind, and Telegram delivers the
 update again; a crash after it leaves the claim, and the redelivery is a no-op.
@@ -294,6 +295,8 @@ async def _until_stopped(stop: asyncio.Event, tasks: list[asyncio.Task[Any]]) ->
     stopping = asyncio.ensure_future(stop.wait())
     done, _ = await asyncio.wait({stopping, *tasks}, return_when=asyncio.FIRST_COMPLETED)
     stopping.cancel()
+    if stop.is_set():
+        return False  # asked to stop: a task that ended meanwhile (the poller does) ended for that
     ended = [t for t in done if t is not stopping]
     for task in ended:
         error = None if task.cancelled() else task.exception()

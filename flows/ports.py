@@ -18,6 +18,7 @@ from flows.disclosure import Published
 from flows.domain import Actor, CaseView, CounsellorView, Due, OfferView, StaffRole
 from flows.events import Event
 from flows.inbound import Incoming, Result
+from flows.periods import Period
 from flows.replies import Text
 from flows.triage import Draft
 
@@ -154,7 +155,7 @@ class Events(Protocol):
 
 class Statistics(Protocol):
     async def published(
-        self, period: str, min_cell: int, since: date, until: date, counties: Sequence[str]
+        self, period: Period, min_cell: int, since: date, until: date, counties: Sequence[str]
     ) -> list[Published]:
         """The anonymous statistics, small numbers suppressed (flows.disclosure)."""
         ...

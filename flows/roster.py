@@ -23,6 +23,7 @@ from flows.inbound import Result
 from flows.ports import Store, Tx
 from flows.replies import Button, Lines, Reply, Text
 from flows.settings import FlowSettings
+from flows.triage import quiet_skipped_bindings
 
 MAX_ALIAS = 40
 
@@ -55,6 +56,10 @@ class Enrolment:
     pathways: list[str] = field(default_factory=list)
     alias: str = ""
 
+    def trigger(self, name: str, **kwargs: Any) -> bool:
+        """Fire the trigger ``name``; True if a transition happened (bound by the enrolment machine)."""
+        raise RuntimeError("an enrolment answers only while the enrolment machine holds it")
+
     def set_county(self, event: EventData) -> None:
         self.county = event.kwargs["value"]
 
@@ -85,8 +90,15 @@ class Roster:
         self.casework = casework
         self.clock = clock
         self.invite_hash = invite_hash
+        quiet_skipped_bindings()
         self.machine = Machine(
-            model=None, states=list(Enrol), transitions=ENROLMENT, initial=Enrol.COUNTY, auto_transitions=False, send_event=True
+            model=None,
+            states=list(Enrol),
+            transitions=ENROLMENT,
+            initial=Enrol.COUNTY,
+            auto_transitions=False,
+            send_event=True,
+            model_override=True,
         )
 
     # --- who is this ----------------------------------------------------------------
@@ -226,7 +238,7 @@ class Roster:
         before = enrolment.state
         self.machine.add_model(enrolment, initial=Enrol(enrolment.state))
         try:
-            moved = enrolment.trigger(trigger, value=value)  # type: ignore[attr-defined]
+            moved = enrolment.trigger(trigger, value=value)
         finally:
             self.machine.remove_model(enrolment)
         result = Result(counsellor.language, replace=bool(moved) and enrolment.state == before)

@@ -12,6 +12,7 @@ never anything the doctor typed.
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Iterable
 from dataclasses import asdict, dataclass, field, replace
 from enum import StrEnum
@@ -142,6 +143,11 @@ class Draft:
     editing: bool = False
     reminded: bool = False
 
+    # --- bound by the machine (transitions' model_override: only what is declared is bound) ---
+    def trigger(self, name: str, **kwargs: Any) -> bool:
+        """Fire the trigger ``name``; True if a transition happened (bound by TriageFlow.press)."""
+        raise RuntimeError("a draft answers only while the triage machine holds it (TriageFlow.press)")
+
     # --- persistence -----------------------------------------------------
     def to_dict(self) -> dict[str, Any]:
         return {k: v for k, v in asdict(self).items() if not k.startswith("_")}
@@ -250,6 +256,7 @@ class TriageFlow:
 
     def __init__(self, settings: FlowSettings) -> None:
         self.settings = settings
+        quiet_skipped_bindings()
         self.machine = Machine(
             model=None,
             states=[*(s for s in Step if s is not Step.SUMMARY), {"name": Step.SUMMARY, "on_enter": "stop_editing"}],
@@ -257,6 +264,7 @@ class TriageFlow:
             initial=Step.CONSENT,
             auto_transitions=False,
             send_event=True,
+            model_override=True,
         )
 
     def new_draft(self, language: str) -> Draft:
@@ -277,7 +285,7 @@ class TriageFlow:
             kwargs: dict[str, Any] = {"value": option.value} if option.value else {}
             if option.on is not None:
                 kwargs["on"] = option.on
-            return bool(draft.trigger(option.trigger, **kwargs))  # type: ignore[attr-defined]
+            return draft.trigger(option.trigger, **kwargs)
         finally:
             self.machine.remove_model(draft)
 
@@ -337,6 +345,13 @@ class TriageFlow:
             contact=draft.contact,
             language=draft.case_language,
         )
+
+
+def quiet_skipped_bindings() -> None:
+    """Under ``model_override`` transitions warns of every convenience method it leaves unbound
+    (dozens each time a draft is added to the machine), by design: only the declared
+    ``trigger`` is wanted, so those warnings say nothing."""
+    logging.getLogger("transitions.core").setLevel(logging.ERROR)
 
 
 def _choices(trigger: str, prefix: str, values: Iterable[str]) -> list[Option]:

@@ -33,11 +33,12 @@ from flows.domain import (
     StaffRole,
 )
 from flows.events import Event
+from flows.periods import Period
 from flows.triage import Draft
 from storage import roster
 from storage.models import CaseRow, CounsellorRow, DraftRow, EventRow, OfferRow, RelayRow, TimerRow
 from storage.sealing import Keyring
-from storage.statistics import Period, published_statistics
+from storage.statistics import published_statistics
 
 CODE_ALPHABET = "ABCDEFGHJKLMNPQRSTUVWXYZ23456789"  # no 0/O, 1/I: read aloud safely
 OPEN_STATUSES = tuple(str(status) for status in OPEN_CASE)
@@ -559,6 +560,6 @@ class SqlStatistics:
         self.session = session
 
     async def published(
-        self, period: str, min_cell: int, since: date, until: date, counties: Sequence[str]
+        self, period: Period, min_cell: int, since: date, until: date, counties: Sequence[str]
     ) -> list[Published]:
-        return await published_statistics(self.session, Period(period), min_cell, since=since, until=until, counties=counties)
+        return await published_statistics(self.session, period, min_cell, since=since, until=until, counties=counties)

@@ -17,9 +17,10 @@ from typing import Any
 
 from sqlalchemy.dialects.postgresql import insert as postgresql_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
-from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
+from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 
 from storage import outbox
+from storage.db import sessionmaker
 from storage.models import OutboxRow, ProcessedUpdateRow
 from storage.outbox import Outgoing
 from storage.repositories import (
@@ -85,6 +86,11 @@ class SqlStore:
         self.delivered: set[int] = set()
         """Outbox rows Telegram accepted that are still to be deleted: the next unit of work
         (whatever it is for) deletes them first, so delivery costs no transaction of its own."""
+
+    @classmethod
+    def on(cls, engine: AsyncEngine, keyring: Keyring) -> SqlStore:
+        """The store of one engine's database."""
+        return cls(sessionmaker(engine), keyring)
 
     @asynccontextmanager
     async def transaction(self) -> AsyncIterator[SqlTx]:

@@ -27,7 +27,7 @@ from flows.catalogue import render
 from flows.replies import Text
 from storage import roster
 from storage.models import CaseRow, CounsellorRow, EventRow, OfferRow, TimerRow
-from storage.store import SqlTx
+from storage.repositories import SqlDrafts
 from tests.faketelegram import FakeUser
 from tests.scenarios import ACCEPT, ADVICE, CONSENT, add_coordinator, add_counsellor, triage, walk
 
@@ -396,15 +396,15 @@ async def test_failures_are_logged_without_secrets_and_the_user_is_asked_to_retr
     assert world.ola_code in harness.said(world.ola)[-1].text
 
     # 3. The database fails once, with the secrets in the error's text: logged by type only.
-    original = SqlTx.get_draft
+    original = SqlDrafts.get
     failures = [OperationalError("SELECT drafts WHERE key = ?", {"key": SECRET_KEY, "token": TOKEN}, Exception(WEBHOOK_SECRET))]
 
-    async def failing(self: SqlTx, pseudonym: str) -> Any:
+    async def failing(self: SqlDrafts, pseudonym: str) -> Any:
         if failures:
             raise failures.pop()
         return await original(self, pseudonym)
 
-    monkeypatch.setattr(SqlTx, "get_draft", failing)
+    monkeypatch.setattr(SqlDrafts, "get", failing)
     newcomer = harness.user(5009, "Siri")
     mark = world.mark()
     with pytest.raises(OperationalError):
