@@ -27,7 +27,6 @@ from bot import handlers, outbox
 from bot.config import Config
 from bot.context import KollegaContext, Services
 from bot.outbox import Sender
-from bot.stats_cli import retention_policy
 from flows.casework import CASE_SILENT, CASE_WAITING, COUNSELLOR_BACK, FOLLOWUP, OFFER_DEADLINE, Casework
 from flows.catalogue import LANGUAGES, render
 from flows.intake import DRAFT_EXPIRY, DRAFT_REMINDER, Intake
@@ -193,7 +192,7 @@ async def tick(application: Application[Any, Any, Any, Any, Any, Any], now: date
 async def purge_now(services: Services) -> None:
     """Apply the retention rules (design.md section 9); logs counts only."""
     async with services.store.transaction() as tx:
-        report = await purge(tx.session, services.clock(), retention_policy(services.config))
+        report = await purge(tx.session, services.clock(), services.config.retention_policy())
     log.info(
         "purge: %d events, %d drafts, %d cases cleared, %d cases, %d timers",
         report.events, report.drafts, report.cases_cleared, report.cases, report.timers,

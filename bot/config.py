@@ -13,6 +13,7 @@ from typing import Any
 from flows.casework import Timing
 from flows.catalogue import LANGUAGES
 from flows.settings import County, EmergencyNumber, FlowSettings, county_code
+from storage.retention import RetentionPolicy
 
 DEFAULT_BASE_URL = "https://api.telegram.org/bot"
 DEFAULT_DATABASE_URL = "sqlite+aiosqlite:///kollega.db"
@@ -42,6 +43,14 @@ class Config:
     """How often the running bot looks for due timers."""
     min_cell: int = 5
     retention_months: int = 24
+
+    def retention_policy(self) -> RetentionPolicy:
+        """The purge lifetimes from the configuration (``kollega purge`` and the bot's daily job)."""
+        return RetentionPolicy(
+            retention_months=self.retention_months,
+            draft_lifetime=self.flow.draft_reminder_after + self.flow.draft_expire_after,
+            followup=self.timing.followup,
+        )
 
 
 SECRET_KEYS = {"telegram.token", "telegram.webhook_secret", "secrets.secret_key"}

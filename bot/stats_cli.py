@@ -21,7 +21,7 @@ from sqlalchemy.exc import SQLAlchemyError
 from bot.config import Config
 from flows.disclosure import Published, write_csv, write_json
 from storage.db import create_engine, sessionmaker
-from storage.retention import PurgeReport, RetentionPolicy, purge
+from storage.retention import PurgeReport, purge
 from storage.statistics import Period, published_statistics
 
 
@@ -129,15 +129,6 @@ def _output(path: str | None) -> Iterator[TextIO]:
         yield out
 
 
-def retention_policy(config: Config) -> RetentionPolicy:
-    """The purge lifetimes from the configuration (the bot's daily job uses this too)."""
-    return RetentionPolicy(
-        retention_months=config.retention_months,
-        draft_lifetime=config.flow.draft_reminder_after + config.flow.draft_expire_after,
-        followup=config.timing.followup,
-    )
-
-
 def run_purge(config: Config, args: argparse.Namespace) -> int:
     """Purge now and print how many rows of each kind went."""
     try:
@@ -153,7 +144,7 @@ async def _purge(config: Config, now: datetime) -> PurgeReport:
     engine = create_engine(config.database_url)
     try:
         async with sessionmaker(engine).begin() as session:
-            return await purge(session, now, retention_policy(config))
+            return await purge(session, now, config.retention_policy())
     finally:
         await engine.dispose()
 
