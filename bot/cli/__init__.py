@@ -16,7 +16,7 @@ from sqlalchemy.exc import SQLAlchemyError
 
 from bot.config import Config, ConfigError, load
 
-EXAMPLE = Path(__file__).resolve().parent.parent / "config.example.toml"
+EXAMPLE = Path(__file__).resolve().parents[2] / "config.example.toml"
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -77,11 +77,11 @@ def build_parser() -> argparse.ArgumentParser:
 
 def _add_commands_from_modules(sub: Any) -> None:
     """Commands that live beside their subject register themselves; all read the config."""
-    from bot import roster_cli, stats_cli
+    from bot.cli import roster, stats
 
     before = set(sub.choices)
-    roster_cli.add_commands(sub)
-    stats_cli.add_commands(sub)
+    roster.add_commands(sub)
+    stats.add_commands(sub)
     for name in set(sub.choices) - before:
         _mark_needs_config(sub.choices[name])
 
@@ -183,6 +183,3 @@ def run_flow(args: argparse.Namespace) -> int:
     print(mermaid())
     return 0
 
-
-if __name__ == "__main__":
-    sys.exit(main())
