@@ -6,7 +6,7 @@
    migrations, rows with the sqlite3 module's executemany in one
    transaction), in the mix real cases produce: triage, abandoned steps,
    offers, acceptances with waits, closes, feedback, over two years.
-2. Times the export exactly as the CLI runs it (``bot.stats_cli``, month
+2. Times the export exactly as the CLI runs it (``bot.cli.stats``, month
    periods, CSV to a file), and the same counts with plain sqlite3 GROUP BY
    queries on the same file (and, separately, with the percentiles as well).
 3. Prints both times, the ratio (goal: export <= 2x raw), the growth of the
@@ -31,8 +31,8 @@ from collections.abc import Iterator
 from datetime import datetime, timedelta
 from pathlib import Path
 
+from bot.cli.stats import add_commands
 from bot.config import Config
-from bot.stats_cli import add_commands
 from flows.domain import NO_COUNTY, Barrier, ContactMode, Pathway, Role, Support
 from flows.settings import FlowSettings
 from storage.db import create_engine, upgrade

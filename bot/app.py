@@ -28,7 +28,6 @@ from bot.context import KollegaContext, Services
 from bot.handlers import TelegramChannel
 from bot.outbox import Sender
 from bot.serve import failed_update
-from bot.stats_cli import retention_policy
 from flows.catalogue import LANGUAGES, render
 from flows.clock import Clock, utcnow
 from flows.replies import Text
@@ -166,7 +165,7 @@ async def tick(application: Application[Any, Any, Any, Any, Any, Any], now: date
 
 async def purge_now(services: Services) -> None:
     """Apply the retention rules (docs/design.md section 9); logs counts only."""
-    report = await services.store.purge(services.clock(), retention_policy(services.config))
+    report = await services.store.purge(services.clock(), services.config.retention_policy())
     log.info(
         "purge: %d events, %d drafts, %d cases cleared, %d cases, %d timers",
         report.events, report.drafts, report.cases_cleared, report.cases, report.timers,

@@ -5,7 +5,7 @@ from __future__ import annotations
 import os
 import re
 import tomllib
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, fields
 from datetime import timedelta
 from pathlib import Path
 from typing import Any
@@ -13,9 +13,11 @@ from typing import Any
 from flows.casework import Timing
 from flows.catalogue import LANGUAGES
 from flows.settings import County, EmergencyNumber, FlowSettings, county_code
+from storage.retention import RetentionPolicy
 
 DEFAULT_BASE_URL = "https://api.telegram.org/bot"
 DEFAULT_DATABASE_URL = "sqlite+aiosqlite:///kollega.db"
+REDACTED = "…redacted…"
 
 
 class ConfigError(Exception):
@@ -26,7 +28,7 @@ class ConfigError(Exception):
         self.key = key
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, repr=False)
 class Config:
     token: str
     secret_key: str
@@ -43,10 +45,49 @@ class Config:
     min_cell: int = 5
     retention_months: int = 24
 
+    def __repr__(self) -> str:
+        """Every field, but secrets as ``…redacted…`` and URL passwords as ``***``: configs end up in logs and tracebacks."""
+        shown = []
+        for f in fields(self):
+            value = getattr(self, f.name)
+            if f.name in SECRET_FIELDS and value:
+                value = REDACTED
+            elif f.name.endswith("_url"):
+                value = printable_url(value)
+            shown.append(f"{f.name}={value!r}")
+        return f"{type(self).__name__}({', '.join(shown)})"
+
+    def retention_policy(self) -> RetentionPolicy:
+        """The purge lifetimes from the configuration (``kollega purge`` and the bot's daily job)."""
+        return RetentionPolicy(
+            retention_months=self.retention_months,
+            draft_lifetime=self.flow.draft_reminder_after + self.flow.draft_expire_after,
+            followup=self.timing.followup,
+        )
+
 
 SECRET_KEYS = {"telegram.token", "telegram.webhook_secret", "secrets.secret_key"}
 WEBHOOK_SECRET = re.compile(r"[A-Za-z0-9_-]{32,256}")
 """Telegram accepts 1-256 characters of this alphabet as a secret token; fewer than 32 would be guessable."""
+SECRET_FIELDS = {"token", "webhook_secret", "secret_key"}
+"""Config fields whose values repr() never shows."""
+_PASSWORD_PARAMETER = re.compile(r"(?i)([?&][^=&#]*(?:password|passwd|pwd|secret|token)[^=&#]*=)[^&#]*")
+
+
+def printable_url(url: str) -> str:
+    """``url`` fit to print: a password in it (``user:PASSWORD@host``, ``?password=...``) becomes ``***``.
+
+    Errs on the side of hiding: the password runs to the last ``@``, so one written
+    unescaped (``user:p@ss@host``) is hidden whole.
+    """
+    scheme, separator, rest = url.partition("://")
+    if not separator:
+        scheme, rest = "", url
+    at = rest.rfind("@")
+    user, colon, _ = rest[:at].partition(":") if at >= 0 else ("", "", "")
+    if colon and not any(c in user for c in "/?#"):
+        rest = f"{user}:***{rest[at:]}"
+    return scheme + separator + _PASSWORD_PARAMETER.sub(r"\1***", rest)
 
 
 def _get(table: dict[str, Any], key: str, kind: type | tuple[type, ...], default: Any, path: str) -> Any:

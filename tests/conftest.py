@@ -30,7 +30,7 @@ from tests.process import BotProcess
 from tests.standin import BotApiStandin
 
 # PTB 22 warns whenever RetryAfter.retry_after is read as a number; opting in to its future
-# timedelta type (as `kollega` itself does, bot/cli.py) keeps warnings-as-errors meaningful.
+# timedelta type (as `kollega` itself does, bot/cli/__init__.py) keeps warnings-as-errors meaningful.
 os.environ.setdefault("PTB_TIMEDELTA", "1")
 SELECTION = pg.Selection()
 # One switch for the whole suite: the older per-file variable is folded into it (tests/pg.py)

@@ -13,8 +13,8 @@ from pathlib import Path
 
 import pytest
 
+from bot.cli.stats import add_commands
 from bot.config import Config
-from bot.stats_cli import add_commands
 from flows.disclosure import EXPORT_COLUMNS
 from storage.db import create_engine, sessionmaker, upgrade
 from storage.models import EventRow

@@ -10,13 +10,16 @@ import re
 import secrets
 import sys
 from pathlib import Path
-from typing import Any
 
 from sqlalchemy.exc import SQLAlchemyError
 
+from bot.cli import roster, stats
+from bot.cli.common import config_option, database, database_error
 from bot.config import Config, ConfigError, load
 
-EXAMPLE = Path(__file__).resolve().parent.parent / "config.example.toml"
+__all__ = ["build_parser", "main"]
+
+EXAMPLE = Path(__file__).resolve().parents[2] / "config.example.toml"
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -37,10 +40,7 @@ def main(argv: list[str] | None = None) -> int:
         print(f"kollega: config error: {error}", file=sys.stderr)
         return 2
     except SQLAlchemyError as error:
-        # One line, without the SQL and parameters SQLAlchemy appends.
-        cause = getattr(error, "orig", None) or error
-        first = (str(cause).splitlines() or [type(error).__name__])[0]
-        print(f"kollega: database error: {first}", file=sys.stderr)
+        print(f"kollega: {database_error(error)}", file=sys.stderr)
         return 1
     except KeyboardInterrupt:
         return 130
@@ -54,8 +54,9 @@ def build_parser() -> argparse.ArgumentParser:
     init.add_argument("--config", default="config.toml", help="where to write (default: config.toml)")
     init.set_defaults(func=run_init)
 
-    run = sub.add_parser("run", help="run the bot (long polling, or webhook when configured)")
-    _config_option(run, needs_token=True)
+    run = sub.add_parser(
+        "run", parents=[config_option(require_token=True)], help="run the bot (long polling, or webhook when configured)"
+    )
     run.set_defaults(func=run_bot)
 
     try_out = sub.add_parser("try", help="play the doctor's conversation in this terminal, no bot token needed")
@@ -64,42 +65,14 @@ def build_parser() -> argparse.ArgumentParser:
 
     db = sub.add_parser("db", help="database tasks")
     db_sub = db.add_subparsers(title="database commands", metavar="TASK")
-    db_upgrade = db_sub.add_parser("upgrade", help="apply migrations")
-    _config_option(db_upgrade, needs_token=False)
-    db_upgrade.set_defaults(func=run_db_upgrade)
+    db_sub.add_parser("upgrade", parents=[config_option()], help="apply migrations").set_defaults(func=run_db_upgrade)
 
     flow = sub.add_parser("flow", help="print the triage flow as a mermaid diagram")
     flow.set_defaults(func=run_flow)
 
-    _add_commands_from_modules(sub)
+    roster.add_commands(sub)
+    stats.add_commands(sub)
     return parser
-
-
-def _add_commands_from_modules(sub: Any) -> None:
-    """Commands that live beside their subject register themselves; all read the config."""
-    from bot import roster_cli, stats_cli
-
-    before = set(sub.choices)
-    roster_cli.add_commands(sub)
-    stats_cli.add_commands(sub)
-    for name in set(sub.choices) - before:
-        _mark_needs_config(sub.choices[name])
-
-
-def _mark_needs_config(parser: argparse.ArgumentParser) -> None:
-    """Every leaf command reads the config file (no bot token needed)."""
-    parser.set_defaults(needs_config=True, needs_token=False)
-    if not any(a.dest == "config" for a in parser._actions):
-        parser.add_argument("--config", default="config.toml", help="config file (default: config.toml)")
-    for action in parser._actions:
-        if isinstance(action, argparse._SubParsersAction):
-            for child in action.choices.values():
-                _mark_needs_config(child)
-
-
-def _config_option(parser: argparse.ArgumentParser, needs_token: bool) -> None:
-    parser.add_argument("--config", default="config.toml", help="config file (default: config.toml)")
-    parser.set_defaults(needs_config=True, needs_token=needs_token)
 
 
 def run_init(args: argparse.Namespace) -> int:
@@ -157,14 +130,9 @@ def run_bot(config: Config, args: argparse.Namespace) -> int:
 
 
 def run_db_upgrade(config: Config, args: argparse.Namespace) -> int:
-    from storage.db import create_engine, upgrade
-
     async def go() -> None:
-        engine = create_engine(config.database_url)
-        try:
-            await upgrade(engine)
-        finally:
-            await engine.dispose()
+        async with database(config, migrate=True):
+            pass
 
     asyncio.run(go())
     print("Database is up to date.")
@@ -182,7 +150,3 @@ def run_flow(args: argparse.Namespace) -> int:
 
     print(mermaid())
     return 0
-
-
-if __name__ == "__main__":
-    sys.exit(main())
