@@ -17,6 +17,10 @@
 # Kollega's); pins still allowed by pyproject.toml are kept. `make lock LOCK_ARGS=--upgrade` moves
 # every pin to the newest release allowed (`LOCK_ARGS=--upgrade-package=NAME` just one). Commit the
 # new lock with the pyproject.toml change that needed it.
+#
+# Optional git hooks: `pip install pre-commit && pre-commit install` (pre-commit in any environment
+# of yours, not .venv) runs ruff check, ruff format --check and mypy from .venv before each commit,
+# as .pre-commit-config.yaml says; `pre-commit run --all-files` runs them on everything.
 
 PYTHON ?= python3
 VENV := .venv
