@@ -1,11 +1,11 @@
 # Two commands do all set-up on a fresh machine (see README):
 #   make try    installs Kollega in .venv and plays the doctor's conversation in this terminal
-#   make test   installs Kollega with its test tools in .venv and runs lint, types and tests:
-#               the whole suite on SQLite, then again on PostgreSQL when a server answers at
+#   make test   installs Kollega with its test tools in .venv and runs lint, the format check, types
+#               and tests: the whole suite on SQLite, then again on PostgreSQL when a server answers at
 #               KOLLEGA_TEST_DATABASE_URL (default postgresql+asyncpg://postgres@127.0.0.1:5432/postgres;
 #               each run makes its own databases and drops them). With none answering the
 #               PostgreSQL pass is skipped, and says so, except in CI (CI=true), where that fails.
-#   make test-sqlite / make test-postgres   one pass only (no lint, no types)
+#   make test-sqlite / make test-postgres   one pass only (no lint, no format check, no types)
 # `make run` starts the real bot with config.toml (created by `kollega init` if missing).
 #
 # `make install` (which the others run first) makes .venv from requirements.lock: every dependency
@@ -60,6 +60,7 @@ run: $(STAMP)
 
 test: $(STAMP)
 	$(BIN)/ruff check bot flows storage tests bench
+	$(BIN)/ruff format --check bot flows storage tests bench
 	$(BIN)/mypy
 	@echo "== the test suite on SQLite =="
 	KOLLEGA_TEST_DATABASE=sqlite $(BIN)/pytest -q
