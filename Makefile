@@ -1,26 +1,55 @@
 # Two commands do all set-up on a fresh machine (see README):
 #   make try    installs Kollega in .venv and plays the doctor's conversation in this terminal
-#   make test   installs Kollega with its test tools in .venv and runs lint, types and tests:
-#               the whole suite on SQLite, then again on PostgreSQL when a server answers at
+#   make test   installs Kollega with its test tools in .venv and runs lint, the format check, types
+#               and tests: the whole suite on SQLite, then again on PostgreSQL when a server answers at
 #               KOLLEGA_TEST_DATABASE_URL (default postgresql+asyncpg://postgres@127.0.0.1:5432/postgres;
 #               each run makes its own databases and drops them). With none answering the
 #               PostgreSQL pass is skipped, and says so, except in CI (CI=true), where that fails.
-#   make test-sqlite / make test-postgres   one pass only (no lint, no types)
+#   make test-sqlite / make test-postgres   one pass only (no lint, no format check, no types)
 # `make run` starts the real bot with config.toml (created by `kollega init` if missing).
+#
+# `make install` (which the others run first) makes .venv from requirements.lock: every dependency
+# and test tool at the version pinned there, checked against its hashes (pip --require-hashes), then
+# Kollega itself, editable, without resolving anything (--no-deps). It runs again whenever
+# pyproject.toml or requirements.lock changes.
+# `make lock` regenerates requirements.lock (Python 3.11, Linux) from pyproject.toml's dependencies
+# and its `test` extra with pip-tools, run from a throwaway venv (pip-tools is no dependency of
+# Kollega's); pins still allowed by pyproject.toml are kept. `make lock LOCK_ARGS=--upgrade` moves
+# every pin to the newest release allowed (`LOCK_ARGS=--upgrade-package=NAME` just one). Commit the
+# new lock with the pyproject.toml change that needed it.
+#
+# Optional git hooks: `pip install pre-commit && pre-commit install` (pre-commit in any environment
+# of yours, not .venv) runs ruff check, ruff format --check and mypy from .venv before each commit,
+# as .pre-commit-config.yaml says; `pre-commit run --all-files` runs them on everything.
 
 PYTHON ?= python3
 VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
+LOCK := requirements.lock
+LOCK_ARGS ?=
 
-$(STAMP): pyproject.toml
+$(STAMP): pyproject.toml $(LOCK)
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/pip install --quiet --upgrade pip
-	$(BIN)/pip install --quiet -e '.[test]'
+	$(BIN)/pip install --quiet --require-hashes -r $(LOCK)
+	$(BIN)/pip install --quiet --no-deps -e .
 	touch $(STAMP)
 
-.PHONY: install try run test test-sqlite test-postgres bench
+.PHONY: install lock try run test test-sqlite test-postgres bench
 install: $(STAMP)
+
+# pip-compile reads pyproject.toml (the `test` extra too) and writes every pin with its hashes;
+# CUSTOM_COMPILE_COMMAND is what the lock's header says to run. No index or find-links lines are
+# written, so the lock names no machine's pip configuration.
+lock:
+	@tmp="$$(mktemp -d)" && trap 'rm -rf "$$tmp"' EXIT && \
+	$(PYTHON) -m venv "$$tmp/venv" && \
+	{ "$$tmp/venv/bin/python" -c 'import sys; sys.exit(sys.version_info[:2] != (3, 11) or sys.platform != "linux")' \
+		|| { echo "make lock: the lock is for Python 3.11 on Linux; run it with PYTHON=python3.11 there" >&2; exit 1; }; } && \
+	"$$tmp/venv/bin/pip" install --quiet --upgrade pip pip-tools && \
+	CUSTOM_COMPILE_COMMAND="make lock" "$$tmp/venv/bin/pip-compile" --quiet --extra test --generate-hashes \
+		--strip-extras --no-emit-index-url --no-emit-find-links $(LOCK_ARGS) --output-file $(LOCK) pyproject.toml
 
 try: $(STAMP)
 	$(BIN)/kollega try
@@ -31,6 +60,7 @@ run: $(STAMP)
 
 test: $(STAMP)
 	$(BIN)/ruff check bot flows storage tests bench
+	$(BIN)/ruff format --check bot flows storage tests bench
 	$(BIN)/mypy
 	@echo "== the test suite on SQLite =="
 	KOLLEGA_TEST_DATABASE=sqlite $(BIN)/pytest -q
