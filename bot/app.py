@@ -78,7 +78,7 @@ def build_application(
     )
     if request is not None:
         builder = builder.request(request).get_updates_request(request)
-    application = builder.build()
+    application: Application[Any, Any, Any, Any, Any, Any] = builder.build()
     application.bot_data["config"] = config
     application.bot_data["limit_rate"] = limit_rate
     register_handlers(application)

@@ -16,10 +16,9 @@ from datetime import UTC, date, datetime, timedelta
 
 from flows.casework import queue_order
 from flows.disclosure import COUNT, MEDIAN, P90, TOTAL, Published, write_csv
-from flows.domain import CaseStatus, Pathway
+from flows.domain import CaseStatus, CaseView, Due, Pathway
 from flows.events import EventKind
 from flows.periods import Period, period_label, period_start, previous_period
-from flows.ports import CaseView, Due
 from flows.replies import Chart, FigureKey, Lines, ParamValue, Reply, Text
 
 HISTORY = 12

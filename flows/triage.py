@@ -13,7 +13,7 @@ never anything the doctor typed.
 from __future__ import annotations
 
 import logging
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from dataclasses import asdict, dataclass, field, replace
 from enum import StrEnum
 from typing import Any
@@ -372,7 +372,9 @@ def _county_options(flow: TriageFlow, draft: Draft) -> list[Option]:
     return [*options, Option(Text("county.not_said"), "choose_county", NO_COUNTY)]
 
 
-_OPTIONS = {
+OptionsOf = Callable[["TriageFlow", Draft], list[Option]]
+
+_OPTIONS: dict[Step, OptionsOf] = {
     Step.CONSENT: lambda f, d: [Option(Text("consent.continue"), "agree")],
     Step.WHO: lambda f, d: _choices("choose_seeker", "who", _values(Seeker)),
     Step.SITUATION: lambda f, d: [
