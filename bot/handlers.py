@@ -152,4 +152,3 @@ def _pressed_label(query: CallbackQuery) -> str:
 def timer_channel(bot: Bot, store: SqlStore, clock: Clock) -> TelegramChannel:
     """The channel timers deliver through: no update, nothing pressed."""
     return TelegramChannel(bot, store, clock)
-

@@ -1,4 +1,4 @@
-""""I'm not sure" decision table: up to three short questions pick a pathway.
+""" "I'm not sure" decision table: up to three short questions pick a pathway.
 
 The research (Horne et al.) found the three pathways describe the doctor's
 *situation*, not how ill they are. So the questions ask about work status

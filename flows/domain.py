@@ -67,7 +67,7 @@ class Language(StrEnum):
 
 
 class WorkStatus(StrEnum):
-    """"Not sure" question 1: where the doctor stands with work."""
+    """ "Not sure" question 1: where the doctor stands with work."""
 
     WORKING = "working"
     OFF_WORK = "off_work"
@@ -75,7 +75,7 @@ class WorkStatus(StrEnum):
 
 
 class Coping(StrEnum):
-    """"Not sure" question 2: how day-to-day coping is going."""
+    """ "Not sure" question 2: how day-to-day coping is going."""
 
     MANAGING = "managing"
     STRAINED = "strained"
@@ -83,7 +83,7 @@ class Coping(StrEnum):
 
 
 class Hope(StrEnum):
-    """"Not sure" question 3: what the doctor hopes to get."""
+    """ "Not sure" question 3: what the doctor hopes to get."""
 
     GUIDANCE = "guidance"
     SOMEONE_TO_TALK_TO = "someone_to_talk_to"
@@ -108,7 +108,6 @@ def mask(values: frozenset[str] | set[str], enum: type[StrEnum]) -> int:
     them with plain SQL, without a row per answer.
     """
     return sum(1 << i for i, member in enumerate(enum) if member.value in values)
-
 
 
 class CaseStatus(StrEnum):

@@ -33,7 +33,6 @@ DRAFT_REMINDER = "draft_reminder"
 DRAFT_EXPIRY = "draft_expiry"
 
 
-
 @dataclass(frozen=True)
 class Person:
     """Whoever wrote: a pseudonym, and (in memory only) the chat to answer in."""

@@ -91,4 +91,3 @@ class Outbound:
     """Tell the flows the sent message's id (``offer:<id>``, ``relay:<code>:<counsellor id>``)."""
     edit: int | None = None
     """Edit this earlier message instead of sending a new one."""
-

@@ -212,9 +212,7 @@ class Service:
             return Result(language, [Reply(Text("relay.edit_not_sent"))])
         return await self.intake.unsupported(me, hint="hint.edited")
 
-    async def _wrote(
-        self, tx: Tx, message: Wrote, me: Person, counsellor: CounsellorView | None, channel: Channel
-    ) -> Result:
+    async def _wrote(self, tx: Tx, message: Wrote, me: Person, counsellor: CounsellorView | None, channel: Channel) -> Result:
         """Text, media or a contact: relayed inside an active case, else the triage's business."""
         if counsellor is not None and counsellor.enrolling:
             return await self.roster.enrol_text(counsellor, message.text or "")
@@ -261,9 +259,7 @@ class Service:
         result.copies.append(copy)
         return result
 
-    async def _from_counsellor(
-        self, tx: Tx, counsellor: CounsellorView, message: Wrote, channel: Channel
-    ) -> Result | None:
+    async def _from_counsellor(self, tx: Tx, counsellor: CounsellorView, message: Wrote, channel: Channel) -> Result | None:
         """Relay a counsellor's message to one of their doctors; None if they hold no case."""
         target = await self.casework.counsellor_target(tx, counsellor, message.reply_to)
         if isinstance(target, Target):
@@ -276,8 +272,7 @@ class Service:
             return Result(counsellor.language, [Reply(Text("counsellor.contact_pick_case"))])
         route = self.casework.route_action
         buttons = tuple(
-            (Button(Text("counsellor.send_to", {"code": c.code}), route(counsellor, c.code, message.message_id)),)
-            for c in target
+            (Button(Text("counsellor.send_to", {"code": c.code}), route(counsellor, c.code, message.message_id)),) for c in target
         )
         return Result(counsellor.language, [Reply(Text("counsellor.which_case"), buttons, step="route")])
 
@@ -337,4 +332,3 @@ def _where(error: BaseException | None) -> str:
         return ""
     frame = traceback.extract_tb(error.__traceback__)[-1]
     return f" at {frame.filename.rsplit('/', 1)[-1]}:{frame.lineno}"
-

@@ -406,9 +406,7 @@ class SqlRoster:
     async def _open_load(self, counsellor_id: int | None = None) -> dict[int, int]:
         """Cases each counsellor holds (active) or is being offered (pending)."""
         held = (
-            select(CaseRow.counsellor_id, func.count())
-            .where(CaseRow.status == CaseStatus.ACTIVE)
-            .group_by(CaseRow.counsellor_id)
+            select(CaseRow.counsellor_id, func.count()).where(CaseRow.status == CaseStatus.ACTIVE).group_by(CaseRow.counsellor_id)
         )
         offered = (
             select(OfferRow.counsellor_id, func.count())

@@ -646,8 +646,7 @@ class FakeTelegram:
         if self.webhook_url:
             raise ApiError(
                 409,
-                "Conflict: can't use getUpdates method while webhook is active; "
-                "use deleteWebhook to delete the webhook first",
+                "Conflict: can't use getUpdates method while webhook is active; use deleteWebhook to delete the webhook first",
             )
         offset = int(params.get("offset") or 0)
         limit = max(1, min(100, int(params.get("limit") or 100)))
@@ -1069,8 +1068,7 @@ class FakeUser:
                         labels.append(str(button.get("text")))
                 available.append(f"#{msg['message_id']}: {labels}")
         raise AssertionError(
-            f"no inline button {button_label!r} in chat {chat}; available: "
-            + ("; ".join(available) or "no inline keyboards")
+            f"no inline button {button_label!r} in chat {chat}; available: " + ("; ".join(available) or "no inline keyboards")
         )
 
     def press_data(self, callback_data: str, message_id: int | None = None, chat_id: ChatId | None = None) -> JSONDict:

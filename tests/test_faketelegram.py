@@ -50,9 +50,7 @@ CHOICES = InlineKeyboardMarkup(
 
 async def on_start(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
     assert update.effective_user and update.effective_message
-    await update.effective_message.reply_text(
-        f"Hello, {update.effective_user.first_name}! Continue?", reply_markup=CHOICES
-    )
+    await update.effective_message.reply_text(f"Hello, {update.effective_user.first_name}! Continue?", reply_markup=CHOICES)
 
 
 async def on_text(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
@@ -96,9 +94,7 @@ def fake() -> FakeTelegram:
 
 @pytest_asyncio.fixture
 async def app(fake: FakeTelegram) -> AsyncIterator[Application]:  # type: ignore[type-arg]
-    application = (
-        ApplicationBuilder().token("123:ABC").request(FakeRequest(fake)).get_updates_request(FakeRequest(fake)).build()
-    )
+    application = ApplicationBuilder().token("123:ABC").request(FakeRequest(fake)).get_updates_request(FakeRequest(fake)).build()
     add_handlers(application)
     async with application:
         yield application
@@ -439,9 +435,7 @@ def test_stop_with_open_client_connections() -> None:
     standin = BotApiStandin().start()
     api = standin.base_url + "1:T/"
     result: list[object] = []
-    poller = threading.Thread(
-        target=lambda: result.append(_post(api + "getUpdates", b'{"timeout": 30}', "application/json"))
-    )
+    poller = threading.Thread(target=lambda: result.append(_post(api + "getUpdates", b'{"timeout": 30}', "application/json")))
     poller.start()
     time.sleep(0.2)
     started = time.monotonic()

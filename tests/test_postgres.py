@@ -66,9 +66,7 @@ async def table_names(url: str) -> tuple[set[str], list[str]]:
 
 # --- migrations ---------------------------------------------------------------------------------
 @pytest.mark.empty_database
-async def test_migrations_from_empty_create_the_whole_schema_on_postgresql(
-    postgres_server: Server, database_url: str
-) -> None:
+async def test_migrations_from_empty_create_the_whole_schema_on_postgresql(postgres_server: Server, database_url: str) -> None:
     engine = create_engine(database_url)
     async with engine.connect() as connection:
         before = await connection.run_sync(lambda c: set(inspect(c).get_table_names()))

@@ -24,7 +24,6 @@ NOW = datetime(2026, 11, 23, 10, 30)
 PNG = b"\x89PNG\r\n\x1a\n"
 
 
-
 async def _stats(
     sessions: async_sessionmaker[AsyncSession],
     period: str,
