@@ -203,7 +203,7 @@ async def _post_init(application: Application[Any, Any, Any, Any, Any, Any]) -> 
     services = await open_services(config)
     sender = attach_services(application, services)
     for language in LANGUAGES:
-        commands = [(c, render(Text(f"commands.{c}"), language)) for c in ("start", *DOCTOR_COMMANDS)]
+        commands = [(c, render(Text(f"commands.{c}"), language)) for c in DOCTOR_COMMANDS]
         code = None if language == config.flow.default_language else language
         await application.bot.set_my_commands(commands, language_code=code)
     # What a crash left owed is delivered first. On SQLite no other process can hold a

@@ -173,19 +173,7 @@ class Casework:
         return Reply(Text(key, {"code": case.code, "card": self.card(case), "minutes": minutes}), buttons, step="offer")
 
     def card(self, case: CaseView) -> Text:
-        return card(
-            self.settings,
-            seeker=case.seeker,
-            pathway=case.pathway,
-            urgent=case.urgent,
-            support=case.support,
-            barriers=case.barriers,
-            role=case.role,
-            county=case.county,
-            outside_county=case.outside_county,
-            contact=case.contact,
-            language=case.language,
-        )
+        return card(self.settings, case, case.language)
 
     async def answer_offer(self, tx: Tx, telegram_id: int, action: str) -> OfferAnswer:
         """Accept or Decline on an offer card.

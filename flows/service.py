@@ -52,8 +52,8 @@ from flows.triage import TriageFlow
 
 log = logging.getLogger(__name__)
 
-DOCTOR_COMMANDS = ("help", "privacy", "cancel", "forget", "status", "language")
-"""The doctor's commands besides /start (shown in Telegram's command menu)."""
+DOCTOR_COMMANDS = ("start", "help", "privacy", "cancel", "forget", "status", "language")
+"""The doctor's commands (shown in Telegram's command menu)."""
 COUNSELLOR_COMMANDS = ("available", "away", "cases", "case", "close")
 COORDINATOR_COMMANDS = ("queue", "stats")
 STAFF_STEPS = ("offer", "case", "enrol", "route")

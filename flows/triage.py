@@ -332,19 +332,7 @@ class TriageFlow:
 
     def card(self, draft: Draft) -> Text:
         """Exactly what a counsellor will see about this case."""
-        return card(
-            self.settings,
-            seeker=draft.seeker,
-            pathway=draft.pathway,
-            urgent=draft.urgent,
-            support=draft.support,
-            barriers=draft.barriers,
-            role=draft.role,
-            county=draft.county,
-            outside_county=draft.outside_county,
-            contact=draft.contact,
-            language=draft.case_language,
-        )
+        return card(self.settings, draft, draft.case_language)
 
 
 def quiet_skipped_bindings() -> None:
