@@ -124,7 +124,7 @@ async def private_only(update: Update, context: KollegaContext) -> None:
     user = update.effective_user
     if chat is None or user is None or user.is_bot or chat.type != Chat.PRIVATE:
         if chat is not None and chat.type in (Chat.GROUP, Chat.SUPERGROUP) and update.message is not None:
-            await handlers.in_group(update, context, chat.id)
+            await _leave(update, context, chat.id)
         raise ApplicationHandlerStop
 
 
@@ -136,8 +136,18 @@ async def left_alone(update: Update, context: KollegaContext) -> None:
         ChatMember.MEMBER,
         ChatMember.ADMINISTRATOR,
     ):
-        await handlers.in_group(update, context, change.chat.id)
+        await _leave(update, context, change.chat.id)
     raise ApplicationHandlerStop
+
+
+async def _leave(update: Update, context: KollegaContext, chat_id: int) -> None:
+    """Leave a group; if that cannot even be written, the update comes again. Either way the
+    caller stops the update here: an error must never let it on to the private handlers."""
+    try:
+        await handlers.in_group(update, context, chat_id)
+    except Exception as error:
+        log.error("update not handled: %s", type(error).__name__)
+        failed_update(error)
 
 
 async def on_error(update: object, context: KollegaContext) -> None:

@@ -7,6 +7,7 @@ Nothing here decides anything: who may do what, and what a message means, is the
 from __future__ import annotations
 
 import logging
+from collections.abc import Callable
 
 from telegram import Bot, CallbackQuery, Message, Update
 from telegram.error import TelegramError
@@ -34,7 +35,9 @@ async def on_command(update: Update, context: KollegaContext) -> None:
     words = message.text.split(maxsplit=1)
     name = words[0].lstrip("/").split("@")[0].lower()
     argument = words[1] if len(words) > 1 else ""
-    await _handle(update, context, Command(update_id=update.update_id, who=_who(update, context), name=name, argument=argument))
+    await _handle(
+        update, context, lambda: Command(update_id=update.update_id, who=_who(update, context), name=name, argument=argument)
+    )
 
 
 async def on_press(update: Update, context: KollegaContext) -> None:
@@ -42,33 +45,36 @@ async def on_press(update: Update, context: KollegaContext) -> None:
     query = update.callback_query
     assert query is not None
     step, action = parse_callback(query.data)
-    await _handle(update, context, Press(update_id=update.update_id, who=_who(update, context), step=step, action=action))
+    await _handle(update, context, lambda: Press(update_id=update.update_id, who=_who(update, context), step=step, action=action))
 
 
 async def on_message(update: Update, context: KollegaContext) -> None:
     """Text, media of any kind, or a shared contact."""
     message = update.effective_message
     assert message is not None
-    contact = message.contact
-    event = Wrote(
-        update_id=update.update_id,
-        who=_who(update, context),
-        message_id=message.message_id,
-        text=message.text,
-        reply_to=message.reply_to_message.message_id if message.reply_to_message else None,
-        contact=Contact(contact.phone_number, contact.user_id) if contact is not None else None,
-    )
-    await _handle(update, context, event)
+
+    def wrote() -> Wrote:
+        contact = message.contact
+        return Wrote(
+            update_id=update.update_id,
+            who=_who(update, context),
+            message_id=message.message_id,
+            text=message.text,
+            reply_to=message.reply_to_message.message_id if message.reply_to_message else None,
+            contact=Contact(contact.phone_number, contact.user_id) if contact is not None else None,
+        )
+
+    await _handle(update, context, wrote)
 
 
 async def on_edit(update: Update, context: KollegaContext) -> None:
     """An edited message."""
-    await _handle(update, context, Edited(update_id=update.update_id, who=_who(update, context)))
+    await _handle(update, context, lambda: Edited(update_id=update.update_id, who=_who(update, context)))
 
 
 async def in_group(update: Update, context: KollegaContext, chat_id: int) -> None:
     """Added to a group or channel, or written to in one."""
-    await _handle(update, context, InGroup(update_id=update.update_id, chat=chat_id))
+    await _handle(update, context, lambda: InGroup(update_id=update.update_id, chat=chat_id))
 
 
 def _who(update: Update, context: KollegaContext) -> Who:
@@ -77,9 +83,19 @@ def _who(update: Update, context: KollegaContext) -> Who:
     return Who(context.services.keyring.pseudonym(user.id), user.id, chat.id)
 
 
-async def _handle(update: Update, context: KollegaContext, event: Incoming) -> None:
+async def _handle(update: Update, context: KollegaContext, read: Callable[[], Incoming]) -> None:
     services = context.services
     channel = TelegramChannel(context.bot, services.store, services.clock, update.callback_query)
+    try:
+        event = read()
+    except Exception as error:
+        # An update this adapter cannot read as an event (a bug here, not the person's doing):
+        # it is claimed and the person asked to try again, as for a failure inside the flows.
+        log.error("could not read update %d as an event: %s", update.update_id, type(error).__name__)
+        chat = update.effective_chat
+        if chat is not None and chat.type == chat.PRIVATE:
+            await services.service.apologise(update.update_id, chat.id, channel, error)
+        return
     await services.service.handle(event, channel)
 
 
@@ -98,11 +114,11 @@ class TelegramChannel:
         language = result.language
         replies = [await with_picture(reply) for reply in result.replies]
         posted: list[Outgoing] = []
-        if isinstance(event, InGroup):
+        if result.leave is not None:
             text = render(replies[0].text, language) if replies else ""
-            posted.append(outbox.leave(event.chat, text))
+            posted.append(outbox.leave(result.leave, text))
             replies = []
-        elif event is not None:
+        elif event is not None and not isinstance(event, InGroup):
             chat = event.who.chat
             pressed = self.pressed if not result.leave_pressed else None
             if pressed is not None and isinstance(pressed.message, Message):
@@ -147,8 +163,3 @@ def _pressed_label(query: CallbackQuery) -> str:
             if button.callback_data == query.data:
                 return str(button.text)
     return ""
-
-
-def timer_channel(bot: Bot, store: SqlStore, clock: Clock) -> TelegramChannel:
-    """The channel timers deliver through: no update, nothing pressed."""
-    return TelegramChannel(bot, store, clock)

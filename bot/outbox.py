@@ -1,10 +1,11 @@
 """Delivering the outbox: what the flows decided to say, sent after it was committed.
 
-Handlers and timers never call Telegram to send. They turn a flow's replies into
-:class:`~storage.outbox.Outgoing` messages and post them into the unit of work that
-made the decision (``post``); once it commits, the :class:`Sender` gets them in memory
-and delivers them. The rows stay in the database until Telegram accepted them, so a
-crash at any point leaves them owed, and the next start delivers them.
+Nothing the flows decide calls Telegram at once. The adapter's channel
+(``bot.handlers.TelegramChannel``) turns a flow's result into :class:`~storage.outbox.Outgoing`
+messages with the builders below and owes them in the unit of work that made the decision
+(``SqlStore.post``); once it commits, the :class:`Sender` gets them in memory and delivers
+them. The rows stay in the database until Telegram accepted them, so a crash at any point
+leaves them owed, and the next start delivers them.
 
 The guarantee is *at least once*: a message is sent again only when Telegram accepted it
 but its row could not be deleted yet (the process died, a request timed out after

@@ -57,8 +57,9 @@ class Enrolment:
     alias: str = ""
 
     def trigger(self, name: str, **kwargs: Any) -> bool:
-        """Fire the trigger ``name``; True if a transition happened (bound by the enrolment machine)."""
-        raise RuntimeError("an enrolment answers only while the enrolment machine holds it")
+        """Fire the trigger ``name``; True if a transition happened (declared for mypy; the
+        enrolment machine binds the real one, transitions' ``model_override``)."""
+        raise RuntimeError("an enrolment answers through Roster")
 
     def set_county(self, event: EventData) -> None:
         self.county = event.kwargs["value"]
@@ -100,15 +101,6 @@ class Roster:
             send_event=True,
             model_override=True,
         )
-
-    # --- who is this ----------------------------------------------------------------
-    async def counsellor(self, telegram_id: int) -> CounsellorView | None:
-        async with self.store.transaction() as tx:
-            return await tx.roster.by_telegram(telegram_id)
-
-    async def is_coordinator(self, telegram_id: int) -> bool:
-        async with self.store.transaction() as tx:
-            return telegram_id in await tx.roster.coordinators()
 
     # --- commands -------------------------------------------------------------------
     async def command(self, counsellor: CounsellorView, name: str, argument: str) -> Result:

@@ -18,7 +18,7 @@ Who may do what, and what a message inside a case means, is decided here:
 - A message from a counsellor with an active case is relayed to that case (or they pick
   which); from a doctor with an active case, to their counsellor, with crisis words
   passed on and the emergency numbers shown too; anything else is the triage's.
-- Only the sender's own number may be shared (the contact's owner is the sender).
+- A doctor may share only their own number (the contact's owner is the sender).
 """
 
 from __future__ import annotations
@@ -116,15 +116,30 @@ class Service:
         except _RolledBack as failed:
             cause = failed.__cause__
             log.error("handler failed: %s%s", type(cause).__name__, _where(cause))
-            # Nothing of the failed handling is kept; telling the person to try again is what
-            # the update leaves behind, so it is not handled (and failed) over and over.
-            async with self.store.update(event.update_id, self.clock()) as tx:
-                if tx is not None:
-                    chat = event.chat if isinstance(event, InGroup) else event.who.chat
-                    sorry = Result(self.settings.default_language, [Reply(Text("error.retry"))])
-                    await channel.deliver(None, _to(chat, sorry))
-            if self.on_failure is not None and cause is not None:
-                self.on_failure(cause)
+            if isinstance(event, InGroup):
+                # Leaving is all a group ever gets, so that is what the fresh unit says too.
+                async with self.store.update(event.update_id, self.clock()) as tx:
+                    if tx is not None:
+                        await channel.deliver(event, self._leaving(event))
+                self._failed(cause)
+            else:
+                await self.apologise(event.update_id, event.who.chat, channel, cause)
+
+    async def apologise(self, update_id: int, chat: int, channel: Channel, error: BaseException | None = None) -> None:
+        """Claim an update whose handling failed and tell its writer to try again.
+
+        Nothing of the failed handling is kept; the apology is what the update leaves behind,
+        so it is not handled (and failed) over and over.
+        """
+        async with self.store.update(update_id, self.clock()) as tx:
+            if tx is not None:
+                sorry = Result(self.settings.default_language, [Reply(Text("error.retry"))])
+                await channel.deliver(None, _to(chat, sorry))
+        self._failed(error)
+
+    def _failed(self, error: BaseException | None) -> None:
+        if self.on_failure is not None and error is not None:
+            self.on_failure(error)
 
     async def run_timers(self, channel: Channel, now: datetime | None = None) -> TimerRun:
         """Every due timer, each with its messages in its own unit of work."""
@@ -138,9 +153,7 @@ class Service:
     # --- who wrote, and which flow it is for -----------------------------------------------
     async def _decide(self, tx: Tx, event: Incoming, channel: Channel) -> Result:
         if isinstance(event, InGroup):
-            leaving = Result(self.settings.default_language, [Reply(Text("group.leaving"))], leave=event.chat)
-            log.info("leaving a group chat")
-            return leaving
+            return self._leaving(event)
         me = Person(event.who.pseudonym, event.who.chat)
         if isinstance(event, Command):
             return await self._command(tx, event, me)
@@ -150,6 +163,10 @@ class Service:
         if isinstance(event, Edited):
             return await self._edited(tx, me, counsellor)
         return await self._wrote(tx, event, me, counsellor, channel)
+
+    def _leaving(self, event: InGroup) -> Result:
+        log.info("leaving a group chat")
+        return Result(self.settings.default_language, [Reply(Text("group.leaving"))], leave=event.chat)
 
     async def _command(self, tx: Tx, command: Command, me: Person) -> Result:
         name, argument, who = command.name, command.argument, command.who

@@ -145,8 +145,12 @@ class Draft:
 
     # --- bound by the machine (transitions' model_override: only what is declared is bound) ---
     def trigger(self, name: str, **kwargs: Any) -> bool:
-        """Fire the trigger ``name``; True if a transition happened (bound by TriageFlow.press)."""
-        raise RuntimeError("a draft answers only while the triage machine holds it (TriageFlow.press)")
+        """Fire the trigger ``name``; True if a transition happened.
+
+        Declared so that mypy knows it; the triage machine binds the real one when the draft is
+        added to it (transitions' ``model_override``), so answer through ``TriageFlow.press``.
+        """
+        raise RuntimeError("a draft answers through TriageFlow.press")
 
     # --- persistence -----------------------------------------------------
     def to_dict(self) -> dict[str, Any]:
@@ -335,11 +339,18 @@ class TriageFlow:
         return card(self.settings, draft, draft.case_language)
 
 
+class _SkippedBinding(logging.Filter):
+    def filter(self, record: logging.LogRecord) -> bool:
+        return not record.getMessage().endswith("to model due to model override policy.")
+
+
 def quiet_skipped_bindings() -> None:
     """Under ``model_override`` transitions warns of every convenience method it leaves unbound
     (dozens each time a draft is added to the machine), by design: only the declared
-    ``trigger`` is wanted, so those warnings say nothing."""
-    logging.getLogger("transitions.core").setLevel(logging.ERROR)
+    ``trigger`` is wanted, so those warnings (and only those) are dropped."""
+    logger = logging.getLogger("transitions.core")
+    if not any(isinstance(f, _SkippedBinding) for f in logger.filters):
+        logger.addFilter(_SkippedBinding())
 
 
 def _choices(trigger: str, prefix: str, values: Iterable[str]) -> list[Option]:

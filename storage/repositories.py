@@ -242,21 +242,23 @@ class SqlCases:
         await self.session.execute(update(CaseRow).where(CaseRow.code == code).values(reader_language=language))
 
     async def accept(self, offer: OfferView, now: datetime) -> bool:
-        # Both updates are conditional, so of two presses at once exactly one wins.
+        # The offer is settled only while it is pending and its case still offered, in one
+        # conditional UPDATE: of two presses at once exactly one wins, and a case that moved
+        # on leaves the offer as it was. Units of work run one at a time (storage.db), so the
+        # case is still offered for the UPDATE that activates it.
+        still_offered = select(CaseRow.code).where(CaseRow.code == offer.case_code, CaseRow.status == CaseStatus.OFFERED).exists()
         settled = await self.session.execute(
             update(OfferRow)
-            .where(OfferRow.id == offer.id, OfferRow.status == OfferStatus.PENDING)
+            .where(OfferRow.id == offer.id, OfferRow.status == OfferStatus.PENDING, still_offered)
             .values(status=OfferStatus.ACCEPTED)
         )
         if not _changed(settled):
             return False
-        activated = await self.session.execute(
+        await self.session.execute(
             update(CaseRow)
-            .where(CaseRow.code == offer.case_code, CaseRow.status == CaseStatus.OFFERED)
+            .where(CaseRow.code == offer.case_code)
             .values(status=CaseStatus.ACTIVE, counsellor_id=offer.counsellor_id, accepted_at=now, last_activity_at=now)
         )
-        if not _changed(activated):
-            return False
         await self.session.execute(
             update(CounsellorRow).where(CounsellorRow.id == offer.counsellor_id).values(focus_case=offer.case_code)
         )

@@ -53,8 +53,6 @@ class SqlTx:
         self.events = SqlEvents(session)
         self.statistics = SqlStatistics(session)
         self.posted: list[tuple[Outgoing, OutboxRow]] = []
-        self.failure: BaseException | None = None
-        """Set when a handler failed: the unit is then rolled back instead of committed."""
 
     # --- the outbox -----------------------------------------------------------
     async def post(self, message: Outgoing, now: datetime) -> None:
@@ -188,11 +186,6 @@ class SqlStore:
         """Apply the retention rules (storage.retention) in one unit of work."""
         async with self.transaction() as tx:
             return await purge(tx.session, now, policy)
-
-    @staticmethod
-    def current() -> SqlTx | None:
-        """The unit of work open in this task, if any."""
-        return _CURRENT.get()
 
 
 _CURRENT: ContextVar[SqlTx | None] = ContextVar("kollega_unit_of_work", default=None)

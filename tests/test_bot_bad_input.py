@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+from typing import Any
+
+import pytest
 from sqlalchemy import func, select
 
 from storage.models import DraftRow
@@ -122,3 +125,59 @@ async def test_digits_from_other_scripts_are_not_taken_as_a_button_number(harnes
         await harness.feed(doctor.send_text(typed))
         hint, question = harness.said(doctor)[-2:]
         assert "lagrer ikke det du skriver" in hint.text and "Hva slags støtte" in question.text
+
+
+async def test_a_group_message_that_cannot_be_handled_now_comes_again_and_never_reaches_the_private_flows(
+    harness, monkeypatch
+) -> None:
+    from sqlalchemy.exc import OperationalError
+
+    from storage.store import SqlStore
+
+    doctor = harness.user(6012)
+    original = SqlStore.update
+    failures = [OperationalError("BEGIN", {}, Exception("database is locked"))]
+
+    def update_fails_once(self: SqlStore, update_id: int, now: Any) -> Any:
+        if failures:
+            raise failures.pop()
+        return original(self, update_id, now)
+
+    monkeypatch.setattr(SqlStore, "update", update_fails_once)
+    message = doctor.send_text_in_group(-100789, "/start")
+    with pytest.raises(OperationalError):
+        await harness.feed(message)  # not confirmed: Telegram sends it again
+    harness.errors.clear()
+    # Nothing reached the doctor's conversation: no draft, no welcome, in the group or privately.
+    async with harness.services.store.transaction() as tx:
+        assert await tx.session.scalar(select(func.count()).select_from(DraftRow)) == 0
+    assert harness.telegram.messages_to(-100789) == [] and harness.said(doctor) == []
+    await harness.feed(message)  # the redelivery: the bot explains and leaves
+    assert "bare i private samtaler" in harness.telegram.last_to(-100789).text
+    assert harness.telegram.calls_of("leaveChat")
+
+
+async def test_an_update_the_adapter_cannot_read_gets_try_again_and_is_not_handled_twice(harness, monkeypatch) -> None:
+    from bot import handlers
+    from flows.catalogue import render
+    from flows.replies import Text
+
+    doctor = harness.user(6013)
+    original = handlers._who
+    failures = [ValueError("a bug in the adapter")]
+
+    def who_fails_once(update: Any, context: Any) -> Any:
+        if failures:
+            raise failures.pop()
+        return original(update, context)
+
+    monkeypatch.setattr(handlers, "_who", who_fails_once)
+    start = doctor.send_command("/start")
+    with pytest.raises(ValueError):
+        await harness.feed(start)
+    harness.errors.clear()
+    assert [s.text for s in harness.said(doctor)] == [render(Text("error.retry"), "nb")]
+    await harness.feed(start)  # the same update again: already answered, so nothing more
+    assert len(harness.said(doctor)) == 1
+    await harness.feed(doctor.send_command("/start"))  # and the doctor can start over
+    assert CONSENT in harness.said(doctor)[-1].buttons
