@@ -133,6 +133,14 @@ async def test_someone_elses_contact_is_not_passed_on(harness) -> None:
     assert "bare ditt eget nummer" in harness.said(kari)[-1].text
 
 
+async def test_the_doctor_is_told_about_a_wrong_contact_in_the_language_they_read(harness) -> None:
+    kari, anna, code = await _connected(harness, contact="Telefonsamtale")  # Anna reads Bokmål
+    await harness.feed(kari.send_command("/language"))
+    await walk(harness, kari, "Engelsk (English)")
+    await harness.feed(kari.send_contact("+47 400 00 000", first_name="Per", own=False))
+    assert "share only your own number" in harness.said(kari)[-1].text
+
+
 async def test_a_message_that_cannot_be_delivered_is_retried_then_the_sender_is_told(harness) -> None:
     kari, anna, code = await _connected(harness)
     harness.telegram.fail_next("sendMessage", error_code=500, description="Internal Server Error", times=2, chat_id=anna.id)
