@@ -151,10 +151,11 @@ async def _leave(update: Update, context: KollegaContext, chat_id: int) -> None:
 
 
 async def on_error(update: object, context: KollegaContext) -> None:
-    """An update could not be handed to the flows, or its unit of work could not be written
-    (the database is away): it is not confirmed, and comes again (bot.serve.handle_update).
+    """An update's unit of work could not be written (the database is away): the update is not
+    confirmed, and comes again (bot.serve.handle_update).
 
-    A failure inside the flows never gets here: they roll back and say "please try again".
+    A failure inside the flows, or in reading an update as an event, never gets here: it is
+    rolled back and the person asked to try again (flows.service.Service.apologise).
     """
     error = context.error
     where = ""
