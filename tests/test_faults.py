@@ -111,7 +111,10 @@ def make_config(tmp_path: Path, standin: BotApiStandin) -> Path:
             "telegram": {"token": TOKEN, "base_url": standin.base_url},
             "database": {"url": f"sqlite+aiosqlite:///{tmp_path / 'kollega.db'}"},
             "secrets": {"secret_key": SECRET_KEY},
-            "timeouts": {"tick_seconds": 0.2, "offer_minutes": 0.05, "urgent_offer_minutes": 0.05},
+            # Offers run out in 12 s, so ignored ones pass on soon; long enough that a counsellor's
+            # Accept, pushed at once, beats the deadline even on a machine loaded several times over
+            # (with 3 s, every Accept could arrive late there, and no case was ever taken).
+            "timeouts": {"tick_seconds": 0.2, "offer_minutes": 0.2, "urgent_offer_minutes": 0.2},
         },
     )
 
