@@ -60,9 +60,8 @@ def failed_update(error: BaseException) -> None:
 async def handle_update(application: App, update: Update) -> None:
     """One update through PTB's handlers to the flows, which handle it in one unit of work.
 
-    Raises when that unit could not be written (the database is away) or the update could
-    not be turned into an event: the update is then not confirmed, and Telegram delivers it
-    again.
+    Raises when that unit could not be written (the database is away): the update is then
+    not confirmed, and Telegram delivers it again.
     """
     failures: list[BaseException] = []
     token = _FAILURES.set(failures)
