@@ -263,7 +263,7 @@ class Intake:
         now = self.clock()
         if case is not None:
             result.outbound += await self.casework.withdrawn(tx, case, erased=True)
-        await tx.cases.forget(person.pseudonym)
+        await tx.cases.forget(person.pseudonym, person.reach)
         if case is not None:
             result.outbound += await self.casework.dispatch(tx)
         await tx.events.record(Event(EventKind.FORGET_REQUESTED, step=str(draft.state) if draft else None), now)

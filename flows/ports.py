@@ -80,8 +80,9 @@ class Cases(Protocol):
         """Ended: the sealed chat, the link to the doctor, its timers and relay links go."""
         ...
 
-    async def forget(self, pseudonym: str) -> None:
-        """Everything linkable to this pseudonym goes at once: draft, cases, timers."""
+    async def forget(self, pseudonym: str, reach: int) -> None:
+        """Everything linkable to this pseudonym goes at once: draft, cases, their timers, offers and
+        relay links, and the messages still owed to ``reach`` (the chat the doctor wrote from)."""
         ...
 
     async def take_feedback(self, code: str) -> bool:

@@ -42,6 +42,11 @@ def create_engine(url: str, **kwargs: Any) -> AsyncEngine:
             cursor.execute("PRAGMA foreign_keys=ON")
             cursor.execute("PRAGMA synchronous=NORMAL")
             cursor.execute("PRAGMA busy_timeout=30000")
+            # Deleted rows are overwritten with zeros, in the table and index pages and on the
+            # free list, whatever this libsqlite3 was compiled with; and the WAL is cut back to
+            # nothing whenever it restarts, so old frames do not linger at its end (scrub).
+            cursor.execute("PRAGMA secure_delete=ON")
+            cursor.execute("PRAGMA journal_size_limit=0")
             cursor.close()
 
         @event.listens_for(engine.sync_engine, "begin")
@@ -76,6 +81,39 @@ def create_engine(url: str, **kwargs: Any) -> AsyncEngine:
             connection.exec_driver_sql(f"SELECT pg_advisory_xact_lock({ONE_AT_A_TIME})")
 
     return engine
+
+
+ERASED_TABLES = ("drafts", "cases", "offers", "timers", "outbox", "relay_messages")
+"""Tables whose rows name a doctor (pseudonym, case code, sealed chat): rewritten by scrub."""
+
+
+async def scrub(engine: AsyncEngine) -> bool:
+    """Make what was deleted unreadable on disk too (docs/threat-model.md); True when done.
+
+    SQLite: deleted cells are already zeroed (``secure_delete``); a TRUNCATE checkpoint then
+    copies the WAL into the database and cuts it to zero bytes, so no older version of a
+    page (with the deleted rows in it) survives in the WAL. It needs every other connection
+    to be reading the newest snapshot; when one is not, it reports busy and the next scrub
+    finishes the job.
+
+    PostgreSQL: an UPDATE or DELETE leaves the old row version (a dead tuple) in its page,
+    and plain VACUUM frees its space without overwriting it. ``VACUUM FULL`` writes each
+    table anew and drops the old files. It takes each table's exclusive lock for the few
+    milliseconds a small table needs; those tables hold only what is open, so stay small.
+    Its own write-ahead log, archives and replicas are outside this (see the threat model).
+    """
+    async with engine.connect() as connection:
+        raw = await connection.get_raw_connection()
+        driver: Any = raw.driver_connection
+        if engine.dialect.name == "sqlite":
+            cursor = await driver.execute("PRAGMA wal_checkpoint(TRUNCATE)")
+            busy, *_ = await cursor.fetchone()
+            await cursor.close()
+            return not busy
+        if engine.dialect.name == "postgresql":
+            await driver.execute(f"VACUUM FULL {', '.join(ERASED_TABLES)}")
+            return True
+    return False
 
 
 def sessionmaker(engine: AsyncEngine) -> async_sessionmaker[Any]:

@@ -9,7 +9,7 @@ is kept to a savepoint.
 from __future__ import annotations
 
 import secrets
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from datetime import date, datetime, timedelta
 from typing import Any
 
@@ -36,7 +36,8 @@ from flows.events import Event
 from flows.periods import Period
 from flows.triage import Draft
 from storage import roster
-from storage.models import CaseRow, CounsellorRow, DraftRow, EventRow, OfferRow, RelayRow, TimerRow
+from storage.models import CaseRow, CounsellorRow, DraftRow, EventRow, OfferRow, OutboxRow, RelayRow, TimerRow
+from storage.outbox import lane_of
 from storage.sealing import Keyring
 from storage.statistics import published_statistics
 
@@ -115,9 +116,11 @@ def case_view(row: CaseRow, alias: str | None = None) -> CaseView:
 
 
 class SqlDrafts:
-    def __init__(self, session: AsyncSession, keyring: Keyring) -> None:
+    def __init__(self, session: AsyncSession, keyring: Keyring, erasing: Callable[[], None]) -> None:
         self.session = session
         self.keyring = keyring
+        self.erasing = erasing
+        """Called when this unit deletes something naming a doctor (the disk is scrubbed after)."""
         self._rows: dict[str, DraftRow] = {}
         """Draft rows read in this unit: the session holds them only weakly."""
 
@@ -135,10 +138,13 @@ class SqlDrafts:
             self.session.add(row)
         row.answers = {k: (str(v) if k == "state" else v) for k, v in draft.to_dict().items()}
         row.updated_at = now
-        if reach is not None:
+        if reach is not None and row.sealed_reach is None:
+            # Sealed once per draft: a private chat's id never changes, and every sealing
+            # would leave one more copy in the WAL until the next scrub.
             row.sealed_reach = self.keyring.seal(reach, pseudonym)
 
     async def delete(self, pseudonym: str) -> None:
+        self.erasing()
         self._rows.pop(pseudonym, None)
         await self.session.execute(delete(DraftRow).where(DraftRow.pseudonym == pseudonym))
 
@@ -153,10 +159,11 @@ class SqlDrafts:
 
 
 class SqlCases:
-    def __init__(self, session: AsyncSession, keyring: Keyring, drafts: SqlDrafts) -> None:
+    def __init__(self, session: AsyncSession, keyring: Keyring, drafts: SqlDrafts, erasing: Callable[[], None]) -> None:
         self.session = session
         self.keyring = keyring
         self.drafts = drafts
+        self.erasing = erasing
 
     async def open(self, pseudonym: str, draft: Draft, reach: int, now: datetime) -> CaseView:
         code = new_case_code()
@@ -287,16 +294,24 @@ class SqlCases:
         await self.session.execute(delete(RelayRow).where(RelayRow.case_code == code))
 
     async def _end(self, code: str, status: CaseStatus, by: Actor, now: datetime) -> None:
+        self.erasing()
         values = {"status": status, "closed_at": now, "closed_by": by, "sealed_reach": None, "pseudonym": None}
         await self.session.execute(update(CaseRow).where(CaseRow.code == code).values(**values))
         await self.session.execute(delete(TimerRow).where(TimerRow.subject == code))
 
-    async def forget(self, pseudonym: str) -> None:
+    async def forget(self, pseudonym: str, reach: int) -> None:
+        self.erasing()
         codes = (await self.session.scalars(select(CaseRow.code).where(CaseRow.pseudonym == pseudonym))).all()
         self.drafts.forgotten(pseudonym)
         await self.session.execute(delete(DraftRow).where(DraftRow.pseudonym == pseudonym))
         await self.session.execute(delete(TimerRow).where(TimerRow.subject.in_([pseudonym, *codes])))
+        # Without relying on the dialect to cascade: which copy was which case's, and the offers.
+        await self.session.execute(delete(RelayRow).where(RelayRow.case_code.in_(codes)))
+        await self.session.execute(delete(OfferRow).where(OfferRow.case_code.in_(codes)))
         await self.session.execute(delete(CaseRow).where(CaseRow.pseudonym == pseudonym))
+        # Messages still owed to the doctor (a reply not yet delivered) go too: nothing is
+        # to reach them after this but the answer to /forget itself, posted after.
+        await self.session.execute(delete(OutboxRow).where(OutboxRow.lane == lane_of(self.keyring, reach)))
 
     async def take_feedback(self, code: str) -> bool:
         result = await self.session.execute(
@@ -319,6 +334,7 @@ class SqlCases:
         return self.keyring.unseal(row.sealed_reach, code)
 
     async def drop_followup(self, code: str) -> None:
+        self.erasing()
         values = {"followup": False, "sealed_reach": None, "pseudonym": None}
         await self.session.execute(update(CaseRow).where(CaseRow.code == code).values(**values))
 

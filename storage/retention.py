@@ -52,6 +52,11 @@ class PurgeReport:
     cases: int
     timers: int
 
+    @property
+    def erased(self) -> bool:
+        """Whether anything naming a doctor went (so the disk is scrubbed after)."""
+        return bool(self.drafts or self.cases_cleared or self.cases or self.timers)
+
 
 def events_cutoff(now: datetime, retention_months: int) -> date:
     """First day of the month ``retention_months`` before ``now``'s month."""

@@ -20,7 +20,7 @@ from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 
 from storage import outbox
-from storage.db import sessionmaker
+from storage.db import scrub, sessionmaker
 from storage.models import OutboxRow, ProcessedUpdateRow
 from storage.outbox import Outgoing
 from storage.repositories import (
@@ -45,14 +45,19 @@ class SqlTx:
     def __init__(self, session: AsyncSession, keyring: Keyring) -> None:
         self.session = session
         self.keyring = keyring
-        self.drafts = SqlDrafts(session, keyring)
-        self.cases = SqlCases(session, keyring, self.drafts)
+        self.drafts = SqlDrafts(session, keyring, self._erasing)
+        self.cases = SqlCases(session, keyring, self.drafts, self._erasing)
         self.offers = SqlOffers(session)
         self.roster = SqlRoster(session)
         self.timers = SqlTimers(session)
         self.events = SqlEvents(session)
         self.statistics = SqlStatistics(session)
         self.posted: list[tuple[Outgoing, OutboxRow]] = []
+        self.erased = False
+        """Something naming a doctor was deleted: once committed, the store scrubs the disk."""
+
+    def _erasing(self) -> None:
+        self.erased = True
 
     # --- the outbox -----------------------------------------------------------
     async def post(self, message: Outgoing, now: datetime) -> None:
@@ -76,9 +81,14 @@ class SqlStore:
     everything one update causes, across the flows it passes through, commits together.
     """
 
-    def __init__(self, sessions: async_sessionmaker[AsyncSession], keyring: Keyring) -> None:
+    def __init__(self, sessions: async_sessionmaker[AsyncSession], keyring: Keyring, engine: AsyncEngine | None = None) -> None:
         self.sessions = sessions
         self.keyring = keyring
+        self.engine = engine
+        """Scrubbed after a unit that erased something (``storage.db.scrub``); None: never."""
+        self.scrubs = 0
+        """Scrubs that finished, for the tests and the benchmarks."""
+        self._scrub_owed = False
         self.on_commit: Callable[[list[Outgoing]], None] | None = None
         """Hands the messages a unit posted to the sender, once they are committed."""
         self.delivered: set[int] = set()
@@ -88,7 +98,7 @@ class SqlStore:
     @classmethod
     def on(cls, engine: AsyncEngine, keyring: Keyring) -> SqlStore:
         """The store of one engine's database."""
-        return cls(sessionmaker(engine), keyring)
+        return cls(sessionmaker(engine), keyring, engine)
 
     @asynccontextmanager
     async def transaction(self) -> AsyncIterator[SqlTx]:
@@ -128,6 +138,20 @@ class SqlStore:
         self.delivered.difference_update(acknowledged)
         if tx.posted and self.on_commit is not None:
             self.on_commit([message for message, _ in tx.posted])
+        if tx.erased or self._scrub_owed:
+            await self._scrub()
+
+    async def _scrub(self) -> None:
+        """Erase on disk what the committed unit deleted; owed to the next unit when it cannot."""
+        if self.engine is None:
+            return
+        try:
+            done = await scrub(self.engine)
+        except Exception:  # the unit is committed: a failed scrub must not undo or fail it
+            log.warning("could not scrub the database files; trying again after the next unit", exc_info=True)
+            done = False
+        self._scrub_owed = not done
+        self.scrubs += done
 
     async def post(self, messages: Sequence[Outgoing], now: datetime) -> None:
         """Owe ``messages`` in the unit of work open in this task (delivered once it commits)."""
@@ -185,7 +209,9 @@ class SqlStore:
     async def purge(self, now: datetime, policy: RetentionPolicy) -> PurgeReport:
         """Apply the retention rules (storage.retention) in one unit of work."""
         async with self.transaction() as tx:
-            return await purge(tx.session, now, policy)
+            report = await purge(tx.session, now, policy)
+            tx.erased = report.erased
+        return report
 
 
 _CURRENT: ContextVar[SqlTx | None] = ContextVar("kollega_unit_of_work", default=None)

@@ -147,7 +147,7 @@ async def test_forget_removes_everything_linkable(store: SqlStore) -> None:
         await tx.drafts.put("p1", Draft(state=Step.ROLE), 777, NOW)
         await tx.timers.set("draft_reminder", "p1", NOW)
         await tx.timers.set("offer_deadline", case.code, NOW)
-        await tx.cases.forget("p1")
+        await tx.cases.forget("p1", 1)
     async with store.transaction() as tx:
         assert await tx.drafts.get("p1") is None
         assert await tx.cases.get(case.code) is None
