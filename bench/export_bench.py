@@ -2,13 +2,16 @@
 
     python -m bench.export_bench [--events 1000000] [--repeat 3] [--db FILE] [--quick]
 
-1. Generates N anonymous events into a fresh SQLite file (schema from the
-   migrations, rows with the sqlite3 module's executemany in one
-   transaction), in the mix real cases produce: triage, abandoned steps,
-   offers, acceptances with waits, closes, feedback, over two years.
+1. Generates N anonymous events and counts them as the bot does
+   (``storage.statistics.counter_rows``: one counter row per day, kind, GROUP BY
+   family and cell, county and role only as a tag) into a fresh SQLite file
+   (schema from the migrations, the counter rows with the sqlite3 module's
+   executemany in one transaction), in the mix real cases produce: triage,
+   abandoned steps, offers, acceptances with waits, closes, feedback, over two years.
 2. Times the export exactly as the CLI runs it (``bot.cli.stats``, month
    periods, CSV to a file), and the same counts with plain sqlite3 GROUP BY
-   queries on the same file (and, separately, with the percentiles as well).
+   queries over the counters on the same file (and, separately, with the
+   percentiles as well).
 3. Prints both times, the ratio (goal: export <= 2x raw), the growth of the
    process's peak RSS during the export and the peak of Python allocations
    (tracemalloc, in a separate run so it does not slow the timed one).
@@ -27,44 +30,42 @@ import sys
 import tempfile
 import time
 import tracemalloc
+from collections import Counter
 from collections.abc import Iterator
-from datetime import datetime, timedelta
+from datetime import date, datetime, timedelta
 from pathlib import Path
+from typing import Any
 
 from bot.cli.stats import add_commands
 from bot.config import Config
 from flows.domain import NO_COUNTY, Barrier, ContactMode, Pathway, Role, Support
+from flows.events import Event, EventKind
 from flows.settings import FlowSettings
 from storage.db import create_engine, upgrade
+from storage.statistics import COUNTS, DURATIONS, SUPPORT, TAGGED, Dimension, counter_rows, families, family_of
 
 START = datetime(2024, 12, 1)
 HOURS = 24 * 730
 COUNTIES = [c.code for c in FlowSettings().counties] + [NO_COUNTY]
 STEPS = ("who", "situation", "safety", "support", "barriers", "role", "county", "contact", "summary")
+SECRET = "bench-secret-key-0123456789"
+"""The service secret of both the generated counters and the export: it makes the county and role tags."""
+CONFIG = Config(token="", secret_key=SECRET)
 COLUMNS = (
-    "kind, hour, pathway, seeker, county, role, urgent, contact, language, support_mask, barrier_mask,"
-    " step, actor, counsellor, duration_s, score"
-)
-
-NAMES = tuple(name.strip() for name in COLUMNS.split(","))
-INDEX = {name: i for i, name in enumerate(NAMES)}
+    "day", "kind", "family", "cell", "pathway", "seeker", "urgent", "contact", "support_mask", "barrier_mask", "step",
+    "actor", "duration_s", "score",
+)  # fmt: skip
+"""The columns of ``event_counts`` but ``count``, as ``counter_rows`` names them."""
 PATHWAYS = [p.value for p in Pathway]
 ROLES = [r.value for r in Role]
 CONTACTS = [c.value for c in ContactMode]
 
-Row = tuple[object, ...]
 
+def journeys(rng: random.Random) -> Iterator[tuple[datetime, Event]]:
+    """Events of one doctor after another, as the bot would record them, with their times."""
 
-def journeys(rng: random.Random) -> Iterator[Row]:
-    """Events of one doctor after another, as the bot would record them."""
-
-    def event(kind: str, hour: datetime, **fields: object) -> Row:
-        row: list[object] = [None] * len(NAMES)
-        row[0] = kind
-        row[1] = hour.strftime("%Y-%m-%d %H:00:00.000000")  # SQLAlchemy's SQLite DateTime format
-        for name, value in fields.items():
-            row[INDEX[name]] = value
-        return tuple(row)
+    def event(kind: str, at: datetime, **fields: Any) -> tuple[datetime, Event]:
+        return at, Event(EventKind(kind), **fields)
 
     while True:
         start = START + timedelta(hours=rng.randrange(HOURS))
@@ -109,8 +110,34 @@ def journeys(rng: random.Random) -> Iterator[Row]:
             yield event("feedback", closed, score=rng.choices(range(1, 6), weights=(1, 1, 3, 6, 8))[0])
 
 
-def generate(path: Path, count: int, seed: int = 47) -> float:
-    """Fill a fresh database with ``count`` events; seconds taken."""
+def count_events(events: Iterator[tuple[datetime, Event]], count: int) -> list[tuple[object, ...]]:
+    """``count`` events as counter rows (the columns of :data:`COLUMNS`, then the count)."""
+    keyring = CONFIG.keyring()
+    counts: Counter[tuple[object, ...]] = Counter()
+    made: dict[tuple[Event, date], list[tuple[object, ...]]] = {}  # most events repeat: counter_rows once each
+    for _ in range(count):
+        at, event = next(events)
+        day = at.date()
+        rows = made.get((event, day))
+        if rows is None:
+            rows = [tuple(_stored(row.get(name)) for name in COLUMNS) for row in counter_rows(event, day, keyring)]
+            if event.duration_s is None:
+                made[(event, day)] = rows
+        counts.update(rows)
+    return [(*row, n) for row, n in counts.items()]
+
+
+def _stored(value: object) -> object:
+    """As SQLAlchemy keeps it on SQLite: a date as 'YYYY-MM-DD', a bool as 0/1."""
+    if isinstance(value, date):
+        return value.isoformat()
+    if isinstance(value, bool):
+        return int(value)
+    return value
+
+
+def generate(path: Path, count: int, seed: int = 47) -> tuple[float, int]:
+    """Fill a fresh database with the counters of ``count`` events; seconds taken and counter rows."""
     began = time.perf_counter()
 
     async def migrate() -> None:
@@ -119,19 +146,17 @@ def generate(path: Path, count: int, seed: int = 47) -> float:
         await engine.dispose()
 
     asyncio.run(migrate())
-    rng = random.Random(seed)
-    source = journeys(rng)
-    rows = (next(source) for _ in range(count))
-    placeholders = ", ".join("?" * len(COLUMNS.split(",")))
+    rows = count_events(journeys(random.Random(seed)), count)
+    placeholders = ", ".join("?" * (len(COLUMNS) + 1))
     with sqlite3.connect(path) as connection:
-        connection.executemany(f"INSERT INTO events ({COLUMNS}) VALUES ({placeholders})", rows)
+        connection.executemany(f"INSERT INTO event_counts ({', '.join(COLUMNS)}, count) VALUES ({placeholders})", rows)
     connection.close()
-    return time.perf_counter() - began
+    return time.perf_counter() - began, len(rows)
 
 
 def export(path: Path, out: Path) -> float:
     """The `kollega stats export --period month --out FILE` code path; seconds taken."""
-    config = Config(token="", secret_key="bench-secret-key-0123456789", database_url=f"sqlite+aiosqlite:///{path}")
+    config = Config(token="", secret_key=SECRET, database_url=f"sqlite+aiosqlite:///{path}")
     parser = argparse.ArgumentParser(prog="kollega")
     add_commands(parser.add_subparsers())
     args = parser.parse_args(["stats", "export", "--period", "month", "--format", "csv", "--out", str(out)])
@@ -141,36 +166,53 @@ def export(path: Path, out: Path) -> float:
     return time.perf_counter() - began
 
 
-MONTH = "substr(hour, 1, 7)"
+MONTH = "substr(day, 1, 7)"
+
+
+def _family(kind: EventKind, index: int = 0) -> str:
+    """The SQL condition for one GROUP BY's counter rows of ``kind`` (the first: every event once)."""
+    return f"kind = '{kind.value}' AND family = '{family_of(families(kind)[index])}'"
+
+
+def _column(dim: Dimension) -> str:
+    """The counter column a dimension is kept in (county and role have none: they are tags)."""
+    assert dim.column is not None, dim.name
+    return str(dim.column.key)
+
+
+MASKS = next(i for i, dims in enumerate(COUNTS[EventKind.CASE_OPENED]) if SUPPORT in dims)
+"""Which of case_opened's GROUP BYs has the support and barrier masks."""
 RAW_COUNTS = [
-    f"SELECT {MONTH}, kind, count(*) FROM events GROUP BY 1, 2",
+    f"SELECT {MONTH}, kind, sum(count) FROM event_counts WHERE "
+    + " OR ".join(f"({_family(kind)})" for kind in EventKind)
+    + " GROUP BY 1, 2",
     *[
-        f"SELECT {MONTH}, {column}, count(*) FROM events WHERE kind = '{kind}' GROUP BY 1, 2"
-        for kind, columns in {
-            "step_abandoned": ("step",),
-            "pathway_chosen": ("pathway",),
-            "case_opened": ("pathway", "seeker", "urgent", "contact", "role", "county"),
-            "case_accepted": ("pathway", "urgent"),
-            "case_closed": ("actor",),
-            "feedback": ("score",),
-        }.items()
-        for column in columns
+        # One query per dimension, over the rows of the family that holds it; the tags
+        # (county and role) grouped as they are stored, by their cell.
+        f"SELECT {MONTH}, {'cell' if dims == TAGGED else _column(dim)}, sum(count) FROM event_counts"
+        f" WHERE {_family(kind, index)} GROUP BY 1, 2"
+        for kind, scans in COUNTS.items()
+        for index, dims in enumerate(scans)
+        for dim in (dims[:1] if dims == TAGGED else dims)
+        if dims == TAGGED or dim.bits is None
     ],
     f"SELECT {MONTH}, "
-    + ", ".join(f"sum(support_mask & {1 << i} != 0)" for i in range(len(Support)))
+    + ", ".join(f"sum(CASE WHEN support_mask & {1 << i} != 0 THEN count ELSE 0 END)" for i in range(len(Support)))
     + ", "
-    + ", ".join(f"sum(barrier_mask & {1 << i} != 0)" for i in range(len(Barrier)))
-    + " FROM events WHERE kind = 'case_opened' GROUP BY 1",
+    + ", ".join(f"sum(CASE WHEN barrier_mask & {1 << i} != 0 THEN count ELSE 0 END)" for i in range(len(Barrier)))
+    + f" FROM event_counts WHERE {_family(EventKind.CASE_OPENED, MASKS)} GROUP BY 1",
 ]
 RAW_PERCENTILES = [
     f"""SELECT m, g, d FROM (
-          SELECT {MONTH} AS m, {group} AS g, duration_s AS d,
-                 row_number() OVER (PARTITION BY {MONTH}, {group} ORDER BY duration_s) AS r,
-                 count(*) OVER (PARTITION BY {MONTH}, {group}) AS n
-          FROM events WHERE kind = '{kind}' AND duration_s IS NOT NULL)
-        WHERE r = (n * 50 + 99) / 100 OR r = (n * 90 + 99) / 100"""
-    for kind, groups in {"case_accepted": ("1", "pathway", "urgent"), "case_closed": ("1", "actor")}.items()
-    for group in groups
+          SELECT m, g, d, c,
+                 sum(c) OVER (PARTITION BY m, g ORDER BY d) AS upto,
+                 sum(c) OVER (PARTITION BY m, g) AS n
+          FROM (SELECT {MONTH} AS m, {group} AS g, duration_s AS d, sum(count) AS c FROM event_counts
+                WHERE {_family(kind)} AND duration_s IS NOT NULL GROUP BY 1, 2, 3))
+        WHERE (upto - c < (n * 50 + 99) / 100 AND upto >= (n * 50 + 99) / 100)
+           OR (upto - c < (n * 90 + 99) / 100 AND upto >= (n * 90 + 99) / 100)"""
+    for kind, dims in DURATIONS.items()
+    for group in ("1" if dim is None else _column(dim) for dim in dims)
 ]
 
 
@@ -211,9 +253,10 @@ def main(argv: list[str] | None = None) -> int:
         out = Path(folder) / "export.csv"
         if path.exists():
             path.unlink()
-        took = generate(path, args.events)
-        print(f"generated {args.events:,} events in {took:.1f} s ({path.stat().st_size / 2**20:.0f} MiB)")
-        raw(path, ["SELECT count(*), sum(length(hour)) FROM events"])  # warm the page cache for both sides
+        took, counters = generate(path, args.events)
+        size = path.stat().st_size / 2**20
+        print(f"generated {args.events:,} events in {took:.1f} s: {counters:,} counter rows ({size:.0f} MiB)")
+        raw(path, ["SELECT count(*), sum(length(cell)) FROM event_counts"])  # warm the page cache for both sides
 
         rss_before = peak_rss_kib()
         exports = [export(path, out) for _ in range(args.repeat)]

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 import traceback
 from datetime import datetime, timedelta
@@ -34,7 +35,7 @@ from flows.replies import Text
 from flows.service import DOCTOR_COMMANDS, Service
 from flows.timers import TimerRun
 from storage.db import create_engine, upgrade
-from storage.sealing import Keyring
+from storage.runlock import holding
 from storage.store import SqlStore
 
 log = logging.getLogger(__name__)
@@ -48,8 +49,8 @@ burst never trips flood control (bench/burst.py)."""
 async def open_services(config: Config, clock: Clock = utcnow) -> Services:
     """Connect to the database, apply migrations and build the services."""
     engine = create_engine(config.database_url)
-    await upgrade(engine)
-    keyring = Keyring(config.secret_key)
+    keyring = config.keyring()
+    await upgrade(engine, keyring=keyring)
     store = SqlStore.on(engine, keyring)
     service = Service(
         config.flow, config.timing, store, clock,
@@ -178,7 +179,7 @@ async def purge_now(services: Services) -> None:
     """Apply the retention rules (docs/design.md section 9); logs counts only."""
     report = await services.store.purge(services.clock(), services.config.retention_policy())
     log.info(
-        "purge: %d events, %d drafts, %d cases cleared, %d cases, %d timers",
+        "purge: %d event count rows, %d drafts, %d cases cleared, %d cases, %d timers",
         report.events, report.drafts, report.cases_cleared, report.cases, report.timers,
     )  # fmt: skip
 
@@ -209,9 +210,22 @@ async def _purge_forever(services: Services) -> None:
             await asyncio.sleep(3600)
 
 
+class RotationUnfinished(Exception):
+    """Sealed values are still under a retired key: `kollega keys rotate --finish` first."""
+
+
 async def _post_init(application: Application[Any, Any, Any, Any, Any, Any]) -> None:
     config: Config = application.bot_data["config"]
     services = await open_services(config)
+    # Held while the bot runs, so that `kollega keys rotate` refuses meanwhile (storage.runlock).
+    held = contextlib.AsyncExitStack()
+    application.bot_data["held"] = held
+    await held.enter_async_context(holding(services.engine, exclusive=False))
+    left = await services.store.under_retired()
+    if left:
+        raise RotationUnfinished(
+            f"a key rotation did not finish ({left} values under the retired key): run `kollega keys rotate --finish`"
+        )
     sender = attach_services(application, services)
     for language in LANGUAGES:
         commands = [(c, render(Text(f"commands.{c}"), language)) for c in DOCTOR_COMMANDS]
@@ -235,6 +249,9 @@ async def _post_stop(application: Application[Any, Any, Any, Any, Any, Any]) -> 
 
 
 async def _post_shutdown(application: Application[Any, Any, Any, Any, Any, Any]) -> None:
+    held: contextlib.AsyncExitStack | None = application.bot_data.pop("held", None)
+    if held is not None:
+        await held.aclose()
     services: Services | None = application.bot_data.get("services")
     if services is not None:
         await services.engine.dispose()

@@ -14,6 +14,7 @@ from flows.casework import Timing
 from flows.catalogue import LANGUAGES
 from flows.settings import County, EmergencyNumber, FlowSettings, county_code
 from storage.retention import RetentionPolicy
+from storage.sealing import MIN_SECRET_BITS, Keyring, secret_bits
 
 DEFAULT_BASE_URL = "https://api.telegram.org/bot"
 DEFAULT_DATABASE_URL = "sqlite+aiosqlite:///kollega.db"
@@ -44,6 +45,8 @@ class Config:
     """How often the running bot looks for due timers."""
     min_cell: int = 5
     retention_months: int = 24
+    retired_keys: tuple[str, ...] = ()
+    """Secrets replaced by ``kollega keys rotate``: they only open what they sealed."""
 
     def __repr__(self) -> str:
         """Every field, but secrets as ``…redacted…`` and URL passwords as ``***``: configs end up in logs and tracebacks."""
@@ -57,6 +60,10 @@ class Config:
             shown.append(f"{f.name}={value!r}")
         return f"{type(self).__name__}({', '.join(shown)})"
 
+    def keyring(self) -> Keyring:
+        """The keys of the secret, with the retired ones for reading."""
+        return Keyring(self.secret_key, self.retired_keys)
+
     def retention_policy(self) -> RetentionPolicy:
         """The purge lifetimes from the configuration (``kollega purge`` and the bot's daily job)."""
         return RetentionPolicy(
@@ -66,10 +73,10 @@ class Config:
         )
 
 
-SECRET_KEYS = {"telegram.token", "telegram.webhook_secret", "secrets.secret_key"}
+SECRET_KEYS = {"telegram.token", "telegram.webhook_secret", "secrets.secret_key", "secrets.retired_keys"}
 WEBHOOK_SECRET = re.compile(r"[A-Za-z0-9_-]{32,256}")
 """Telegram accepts 1-256 characters of this alphabet as a secret token; fewer than 32 would be guessable."""
-SECRET_FIELDS = {"token", "webhook_secret", "secret_key"}
+SECRET_FIELDS = {"token", "webhook_secret", "secret_key", "retired_keys"}
 """Config fields whose values repr() never shows."""
 _PASSWORD_PARAMETER = re.compile(r"(?i)([?&][^=&#]*(?:password|passwd|pwd|secret|token)[^=&#]*=)[^&#]*")
 
@@ -135,6 +142,16 @@ def parse(data: dict[str, Any], env: dict[str, str] | None = None, require_token
         raise ConfigError(
             "secrets.secret_key", "missing or shorter than 16 characters: run `kollega init` or set KOLLEGA_SECRET_KEY"
         )
+    if secret_bits(secret_key) < MIN_SECRET_BITS:
+        raise ConfigError(
+            "secrets.secret_key",
+            f"too guessable (about {secret_bits(secret_key):.0f} bits, {MIN_SECRET_BITS} needed): anyone with the database "
+            "could test guesses offline. Run `kollega init`, or use the output of "
+            "`python3 -c 'import secrets; print(secrets.token_urlsafe(32))'`",
+        )
+    retired = _get(secrets, "retired_keys", list, [], "secrets.retired_keys")
+    if not all(isinstance(old, str) and len(old) >= 16 for old in retired):
+        raise ConfigError("secrets.retired_keys", "must be a list of the secrets `kollega keys rotate` retired")
     base_url = _get(telegram, "base_url", str, DEFAULT_BASE_URL, "telegram.base_url") or DEFAULT_BASE_URL
     if not base_url.startswith(("http://", "https://")):
         raise ConfigError("telegram.base_url", f"must start with http:// or https://, got {base_url!r}")
@@ -227,6 +244,7 @@ def parse(data: dict[str, Any], env: dict[str, str] | None = None, require_token
         tick_seconds=_positive(timeouts, "tick_seconds", 5, "timeouts.tick_seconds"),
         min_cell=min_cell,
         retention_months=retention,
+        retired_keys=tuple(retired),
     )
 
 

@@ -106,7 +106,7 @@ def choose(counsellors: Sequence[CounsellorView], case: CaseView, now: datetime,
     candidates = [c for c in counsellors if eligible(c, case, now, declined)]
     if not candidates:
         return None
-    return min(candidates, key=lambda c: (c.open_cases, c.last_offer_at or datetime.min, c.id))
+    return min(candidates, key=lambda c: (c.open_cases, c.last_offer_turn or 0, c.id))
 
 
 def queue_order(cases: Sequence[CaseView]) -> list[CaseView]:
@@ -149,18 +149,21 @@ class Casework:
             pick = choose(free, case, now, declined)
             if pick is None:
                 if not case.escalated and await tx.cases.escalate(case.code, now):
-                    log.info("case %s escalated: no counsellor can take it now", case.code)
+                    log.info("a case was escalated: no counsellor can take it now")
+                    log.debug("case %s escalated", case.code)
                     await tx.events.record(Event(EventKind.CASE_ESCALATED, pathway=case.pathway, urgent=case.urgent), now)
                     out += await self._alert(tx, Text("coordinator.no_one", {"code": case.code, "pathway": _pathway(case)}))
                 continue
             deadline = now + (self.timing.urgent_offer if case.urgent else self.timing.offer)
             offer = await tx.offers.create(case.code, pick.id, now, deadline)
-            counsellors[pick.id] = replace(pick, open_cases=pick.open_cases + 1, last_offer_at=now)
+            latest = max((c.last_offer_turn or 0 for c in counsellors.values()), default=0)
+            counsellors[pick.id] = replace(pick, open_cases=pick.open_cases + 1, last_offer_turn=latest + 1)
             await tx.timers.set(OFFER_DEADLINE, str(offer.id), deadline)
             await tx.events.record(
                 Event(EventKind.CASE_OFFERED, pathway=case.pathway, urgent=case.urgent, counsellor=pick.pseudonym), now
             )
-            log.info("case %s offered (offer %d)", case.code, offer.id)
+            log.info("a case was offered")
+            log.debug("case %s offered (offer %d)", case.code, offer.id)
             minutes = round((deadline - now).total_seconds() / 60)
             out.append(Outbound(pick.telegram_id, self._offer_card(case, offer.id, minutes), pick.language, f"offer:{offer.id}"))
             if not declined:
@@ -195,7 +198,8 @@ class Casework:
             if not await tx.offers.decline(offer):
                 return OfferAnswer([Reply(Text("offer.gone", {"code": case.code}))])
             await tx.timers.clear(OFFER_DEADLINE, str(offer.id))
-            log.info("case %s declined (offer %d)", case.code, offer.id)
+            log.info("an offer was declined")
+            log.debug("case %s declined (offer %d)", case.code, offer.id)
             await tx.events.record(
                 Event(EventKind.OFFER_DECLINED, pathway=case.pathway, urgent=case.urgent, counsellor=counsellor.pseudonym), now
             )
@@ -204,7 +208,8 @@ class Casework:
         if not await tx.cases.accept(offer, now):
             return OfferAnswer([Reply(Text("offer.gone", {"code": case.code}))])
         await tx.timers.clear(OFFER_DEADLINE, str(offer.id))
-        log.info("case %s accepted (offer %d)", case.code, offer.id)
+        log.info("a case was accepted")
+        log.debug("case %s accepted (offer %d)", case.code, offer.id)
         await tx.timers.set(CASE_SILENT, case.code, now + self.timing.silent_case)
         await tx.events.record(
             Event(
@@ -245,7 +250,8 @@ class Casework:
         counsellor = await tx.roster.counsellor(offer.counsellor_id)
         out: list[Outbound] = []
         if case is not None:
-            log.info("case %s: offer %d timed out", case.code, offer.id)
+            log.info("an offer timed out")
+            log.debug("case %s: offer %d timed out", case.code, offer.id)
             await tx.events.record(
                 Event(
                     EventKind.OFFER_TIMED_OUT,
@@ -275,7 +281,8 @@ class Casework:
     # --- the doctor withdrawing -------------------------------------------------------
     async def withdrawn(self, tx: Tx, case: CaseView, erased: bool = False) -> list[Outbound]:
         """The doctor cancelled or erased a case: tell whoever had it or was offered it."""
-        log.info("case %s %s by the doctor", case.code, "erased" if erased else "withdrawn")
+        log.info("a case was %s by the doctor", "erased" if erased else "withdrawn")
+        log.debug("case %s ended by the doctor", case.code)
         now = self.clock()
         out: list[Outbound] = []
         offer = await tx.offers.pending_for(case.code)
@@ -361,7 +368,8 @@ class Casework:
         doctor_pseudonym = pseudonym or await tx.cases.pseudonym(code)
         await tx.cases.close(code, by, now)
         await tx.timers.clear_all(code)
-        log.info("case %s closed by the %s", code, by)
+        log.info("a case was closed by the %s", by)
+        log.debug("case %s closed", code)
         await tx.events.record(self._closed_event(case, by, counsellor, now), now)
         if counsellor is not None and counsellor.focus_case == code:
             await tx.roster.focus(counsellor.id, None)
@@ -484,7 +492,8 @@ class Casework:
         case = await tx.cases.get(subject)
         if case is None or case.status not in WAITING_CASE:
             return []
-        log.info("case %s still waiting after the promised time", case.code)
+        log.info("a case is still waiting after the promised time")
+        log.debug("case %s still waiting", case.code)
         still = Reply(Text("doctor.still_waiting", {"code": case.code}))
         alert = Text("coordinator.overdue", {"code": case.code, "hours": self.settings.expected_reply_hours})
         return [*await self._to_doctor(tx, case, still), *await self._alert(tx, alert)]

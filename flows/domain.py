@@ -140,7 +140,7 @@ class OfferStatus(StrEnum):
 
 
 class Actor(StrEnum):
-    """Who ended a case (``case_closed`` events, ``cases.closed_by``)."""
+    """Who ended a case (counted with ``case_closed`` events)."""
 
     DOCTOR = "doctor"
     COUNSELLOR = "counsellor"
@@ -222,7 +222,7 @@ class CounsellorView:
     available: bool
     away_until: datetime | None
     active: bool
-    last_offer_at: datetime | None
+    last_offer_turn: int | None
     open_cases: int = 0
     focus_case: str | None = None
     enrolling: str | None = None

@@ -30,7 +30,7 @@ class EventKind(StrEnum):
 
 @dataclass(frozen=True)
 class Event:
-    """One anonymous event. Storage truncates its time to the hour."""
+    """One anonymous event. Storage counts it in its day, with durations rounded up to a step."""
 
     kind: EventKind
     pathway: str | None = None

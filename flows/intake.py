@@ -295,7 +295,8 @@ class Intake:
             await tx.drafts.delete(person.pseudonym)
             await tx.timers.clear_all(person.pseudonym)
             await tx.events.record(_opened_event(draft), now)
-            log.info("case %s opened%s", case.code, " (urgent)" if case.urgent else "")
+            log.info("a case was opened%s", " (urgent)" if case.urgent else "")
+            log.debug("case %s opened", case.code)
             result.replies.append(self._waiting(case))
             result.outbound += await self.casework.opened(tx, case)
             return result

@@ -77,7 +77,8 @@ class Cases(Protocol):
         ...
 
     async def close(self, code: str, by: Actor, now: datetime) -> None:
-        """Ended: the sealed chat, the link to the doctor, its timers and relay links go."""
+        """Ended: the sealed chat and details, the link to the doctor and the counsellor, its timers,
+        offers and relay links go; the code, status and day stay."""
         ...
 
     async def forget(self, pseudonym: str, reach: int) -> None:
@@ -173,7 +174,7 @@ class Timers(Protocol):
 
 class Events(Protocol):
     async def record(self, event: Event, now: datetime) -> None:
-        """One anonymous event (its time kept to the hour)."""
+        """One anonymous event, counted in its day (storage keeps no row of its own for it)."""
         ...
 
 

@@ -7,7 +7,6 @@ alias doctors will see. Enrolment is a small state machine like the triage.
 
 from __future__ import annotations
 
-import re
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import timedelta
@@ -174,7 +173,7 @@ class Roster:
 
     async def _focus(self, tx: Tx, counsellor: CounsellorView, code: str) -> Reply:
         if code not in {c.code for c in await tx.cases.active_for(counsellor.id)}:
-            return Reply(Text("counsellor.no_such_case", {"code": _shown_code(code)}))
+            return Reply(Text("counsellor.no_such_case"))
         await tx.roster.focus(counsellor.id, code)
         return Reply(Text("counsellor.focus", {"code": code}))
 
@@ -185,7 +184,7 @@ class Roster:
         elif not code and counsellor.focus_case in cases:
             code = counsellor.focus_case or ""
         if code not in cases:
-            return Reply(Text("counsellor.no_such_case", {"code": _shown_code(code)}))
+            return Reply(Text("counsellor.no_such_case"))
         buttons = ((Button(Text("case.end_yes"), f"end_yes:{code}"), Button(Text("case.end_no"), f"end_no:{code}")),)
         return Reply(Text("case.end_confirm_counsellor", {"code": code}), buttons, step="case")
 
@@ -288,12 +287,3 @@ def _hours(argument: str) -> float | None:
 
 def _format_hours(hours: float) -> str:
     return str(int(hours)) if hours == int(hours) else f"{hours:.1f}"
-
-
-CASE_CODE = re.compile(r"K-[A-Z2-9]{6}")
-
-
-def _shown_code(typed: str) -> str:
-    """What a counsellor typed after /case or /close, shown back only if it is a case code:
-    anything else could be words about a doctor, and replies are stored until sent."""
-    return typed if CASE_CODE.fullmatch(typed) else "–"

@@ -301,7 +301,7 @@ class Service:
         code, message_id = routed
         target = await self.casework.counsellor_target(tx, counsellor, None, code)
         if not isinstance(target, Target):
-            return Result(counsellor.language, [Reply(Text("counsellor.no_such_case", {"code": code}))])
+            return Result(counsellor.language, [Reply(Text("counsellor.no_such_case"))])
         return await self._counsellor_relay(tx, counsellor, target, message_id, None, None)
 
     async def _counsellor_relay(

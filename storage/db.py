@@ -83,8 +83,9 @@ def create_engine(url: str, **kwargs: Any) -> AsyncEngine:
     return engine
 
 
-ERASED_TABLES = ("drafts", "cases", "offers", "timers", "outbox", "relay_messages")
-"""Tables whose rows name a doctor (pseudonym, case code, sealed chat): rewritten by scrub."""
+ERASED_TABLES = ("drafts", "cases", "offers", "timers", "outbox", "relay_messages", "counsellors")
+"""Tables whose rows name a doctor (pseudonym, case code, sealed chat; a counsellor's focus
+case): rewritten by scrub."""
 
 
 async def scrub(engine: AsyncEngine) -> bool:
@@ -126,13 +127,18 @@ def alembic_config() -> AlembicConfig:
     return config
 
 
-def _upgrade(connection: Connection, revision: str) -> None:
+def _upgrade(connection: Connection, revision: str, keyring: Any) -> None:
     config = alembic_config()
     config.attributes["connection"] = connection
+    config.attributes["keyring"] = keyring
     command.upgrade(config, revision)
 
 
-async def upgrade(engine: AsyncEngine, revision: str = "head") -> None:
-    """Apply migrations up to ``revision`` (Alembic) on this engine."""
+async def upgrade(engine: AsyncEngine, revision: str = "head", keyring: Any = None) -> None:
+    """Apply migrations up to ``revision`` (Alembic) on this engine.
+
+    ``keyring`` (a ``storage.sealing.Keyring``) is for the revisions that seal what an
+    older one kept in the clear; without it they refuse to run on a database with rows.
+    """
     async with engine.begin() as connection:
-        await connection.run_sync(_upgrade, revision)
+        await connection.run_sync(_upgrade, revision, keyring)

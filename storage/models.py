@@ -5,20 +5,20 @@
   (AES-GCM, key outside the database), destroyed when the case closes.
 - Counsellors and coordinators are on a roster with their Telegram id (the
   bot must reach them); events name counsellors by pseudonym only.
-- Events carry codes, hour-truncated times and durations as numbers.
+- Statistics are counts per day (``EventCountRow``), never one row per event.
 """
 
 from __future__ import annotations
 
-from datetime import datetime
+from datetime import date, datetime
 from typing import Any, ClassVar
 
 from sqlalchemy import (
     JSON,
     BigInteger,
+    Date,
     DateTime,
     ForeignKey,
-    Index,
     Integer,
     LargeBinary,
     MetaData,
@@ -43,43 +43,40 @@ class Base(DeclarativeBase):
 
 
 class DraftRow(Base):
-    """A triage in progress, keyed by the doctor's pseudonym."""
+    """A triage in progress, keyed by the doctor's pseudonym.
+
+    The answers are sealed (bound to the pseudonym), and so is the chat, once; the time is
+    the hour of the last step, for the purge.
+    """
 
     __tablename__ = "drafts"
 
     pseudonym: Mapped[str] = mapped_column(String(64), primary_key=True)
-    answers: Mapped[dict[str, Any]]
+    sealed_answers: Mapped[bytes] = mapped_column(LargeBinary)
     sealed_reach: Mapped[bytes | None] = mapped_column(LargeBinary)
     updated_at: Mapped[datetime]
 
 
 class CaseRow(Base):
-    """A confirmed request for a counsellor."""
+    """A confirmed request for a counsellor.
+
+    In the clear only what the database must select by: the random code, the doctor's
+    pseudonym (while linked), the status and the counsellor. What the doctor answered, the
+    language and the exact times are ``sealed_details`` (bound to the code); the chat is
+    ``sealed_reach``. Both go when the case ends, but for a follow-up's chat and language;
+    an ended case keeps only the day it ended, for the purge.
+    """
 
     __tablename__ = "cases"
 
     code: Mapped[str] = mapped_column(String(16), primary_key=True)
     pseudonym: Mapped[str | None] = mapped_column(String(64), index=True)
     status: Mapped[str] = mapped_column(String(16), index=True)
-    seeker: Mapped[str] = mapped_column(String(16))
-    pathway: Mapped[str] = mapped_column(String(24))
-    urgent: Mapped[bool]
-    support: Mapped[list[str]]
-    barriers: Mapped[list[str]]
-    role: Mapped[str] = mapped_column(String(16))
-    county: Mapped[str] = mapped_column(String(32))
-    outside_county: Mapped[bool]
-    contact: Mapped[str] = mapped_column(String(16))
-    language: Mapped[str] = mapped_column(String(8))
-    reader_language: Mapped[str] = mapped_column(String(8))
-    sealed_reach: Mapped[bytes | None] = mapped_column(LargeBinary)
-    opened_at: Mapped[datetime]
-    accepted_at: Mapped[datetime | None]
-    closed_at: Mapped[datetime | None]
-    closed_by: Mapped[str | None] = mapped_column(String(16))
     counsellor_id: Mapped[int | None] = mapped_column(ForeignKey("counsellors.id"), index=True)
-    last_activity_at: Mapped[datetime | None]
-    escalated_at: Mapped[datetime | None]
+    sealed_details: Mapped[bytes | None] = mapped_column(LargeBinary)
+    sealed_reach: Mapped[bytes | None] = mapped_column(LargeBinary)
+    closed_on: Mapped[date | None] = mapped_column(Date)
+    escalated: Mapped[bool] = mapped_column(default=False)
     silent_prompted: Mapped[bool] = mapped_column(default=False)
     feedback_given: Mapped[bool] = mapped_column(default=False)
     followup: Mapped[bool] = mapped_column(default=False)
@@ -101,7 +98,9 @@ class CounsellorRow(Base):
     available: Mapped[bool] = mapped_column(default=True)
     away_until: Mapped[datetime | None]
     active: Mapped[bool] = mapped_column(default=True)
-    last_offer_at: Mapped[datetime | None]
+    last_offer_turn: Mapped[int | None]
+    """Which offer, counted over the whole roster, was this counsellor's latest: the next goes to
+    whoever waited longest, without keeping when."""
     focus_case: Mapped[str | None] = mapped_column(String(16))
     """The case a counsellor's plain messages go to (set by /case CODE or on accepting)."""
     enrolling: Mapped[str | None] = mapped_column(String(16))
@@ -215,32 +214,35 @@ class ProcessedUpdateRow(Base):
     at: Mapped[datetime] = mapped_column(index=True)
 
 
-class EventRow(Base):
-    """One anonymous event (docs/design.md section 8).
+class EventCountRow(Base):
+    """Anonymous statistics: how many events of one kind fell on one day in one cell
+    (docs/design.md section 8, docs/threat-model.md).
 
-    ``hour`` is the event time truncated to the hour. Multi-select answers
-    are bit masks in the order of ``flows.domain.Support`` / ``Barrier``.
+    No row per event, so nothing orders one doctor's events or ties them together: a row
+    is a count, keyed by day, kind and ``cell`` (the values of the few dimensions that
+    statistic is split by, as text), and has no other identity (no rowid on SQLite).
+    Durations are kept rounded up to a step of ``storage.statistics.DURATION_STEPS``.
+    County and role are never stored: their counts are under ``cell`` as a tag, an HMAC
+    of (month, role, county) under the statistics key, which only the export reads back.
     """
 
-    __tablename__ = "events"
-    # Statistics read one kind over a range of hours; purge reads by hour alone.
-    __table_args__ = (Index("ix_events_kind_hour", "kind", "hour"),)
+    __tablename__ = "event_counts"
+    __table_args__ = {"sqlite_with_rowid": False}  # noqa: RUF012
 
-    id: Mapped[int] = mapped_column(Integer, primary_key=True)
-    kind: Mapped[str] = mapped_column(String(32))
-    hour: Mapped[datetime] = mapped_column(index=True)
+    day: Mapped[date] = mapped_column(Date, primary_key=True)
+    kind: Mapped[str] = mapped_column(String(32), primary_key=True)
+    family: Mapped[str] = mapped_column(String(64), primary_key=True)
+    """Which of the kind's GROUP BYs this row counts in (its dimensions' names)."""
+    cell: Mapped[str] = mapped_column(String(200), primary_key=True)
     pathway: Mapped[str | None] = mapped_column(String(24))
     seeker: Mapped[str | None] = mapped_column(String(16))
-    county: Mapped[str | None] = mapped_column(String(32))
-    role: Mapped[str | None] = mapped_column(String(16))
     urgent: Mapped[bool | None]
     contact: Mapped[str | None] = mapped_column(String(16))
-    language: Mapped[str | None] = mapped_column(String(8))
     support_mask: Mapped[int | None]
     barrier_mask: Mapped[int | None]
     step: Mapped[str | None] = mapped_column(String(24))
     actor: Mapped[str | None] = mapped_column(String(16))
-    counsellor: Mapped[str | None] = mapped_column(String(64))
-    """The counsellor's pseudonym, never their alias or Telegram id."""
     duration_s: Mapped[int | None]
+    """Rounded up to the next duration step: "accepted within 15 minutes"."""
     score: Mapped[int | None]
+    count: Mapped[int]

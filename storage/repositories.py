@@ -8,12 +8,16 @@ is kept to a savepoint.
 
 from __future__ import annotations
 
+import json
 import secrets
 from collections.abc import Callable, Sequence
 from datetime import date, datetime, timedelta
+from enum import StrEnum
 from typing import Any
 
 from sqlalchemy import CursorResult, delete, func, select, update
+from sqlalchemy.dialects.postgresql import insert as postgresql_insert
+from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from flows.disclosure import Published
@@ -36,10 +40,10 @@ from flows.events import Event
 from flows.periods import Period
 from flows.triage import Draft
 from storage import roster
-from storage.models import CaseRow, CounsellorRow, DraftRow, EventRow, OfferRow, OutboxRow, RelayRow, TimerRow
+from storage.models import CaseRow, CounsellorRow, DraftRow, EventCountRow, OfferRow, OutboxRow, RelayRow, TimerRow
 from storage.outbox import lane_of
 from storage.sealing import Keyring
-from storage.statistics import published_statistics
+from storage.statistics import counter_rows, published_statistics
 
 CODE_ALPHABET = "ABCDEFGHJKLMNPQRSTUVWXYZ23456789"  # no 0/O, 1/I: read aloud safely
 OPEN_STATUSES = tuple(str(status) for status in OPEN_CASE)
@@ -78,7 +82,7 @@ def counsellor_view(row: CounsellorRow, open_cases: int = 0) -> CounsellorView:
         available=row.available,
         away_until=row.away_until,
         active=row.active,
-        last_offer_at=row.last_offer_at,
+        last_offer_turn=row.last_offer_turn,
         open_cases=open_cases,
         focus_case=row.focus_case,
         enrolling=row.enrolling,
@@ -89,28 +93,64 @@ def offer_view(row: OfferRow) -> OfferView:
     return OfferView(row.id, row.case_code, row.counsellor_id, OfferStatus(row.status), row.deadline, row.message_id)
 
 
-def case_view(row: CaseRow, alias: str | None = None) -> CaseView:
+CASE_DETAILS = (
+    "seeker", "pathway", "urgent", "support", "barriers", "role", "county", "outside_county", "contact", "language",
+    "reader_language", "opened_at", "accepted_at",
+)  # fmt: skip
+"""What a case keeps sealed: the doctor's answers, languages, and the exact times."""
+
+
+def _sealed_json(keyring: Keyring, data: dict[str, Any], bound_to: str) -> bytes:
+    return keyring.seal_bytes(json.dumps(data, separators=(",", ":"), default=_iso).encode(), bound_to)
+
+
+def _opened_json(keyring: Keyring, sealed: bytes, bound_to: str) -> dict[str, Any]:
+    data: dict[str, Any] = json.loads(keyring.unseal_bytes(sealed, bound_to))
+    return data
+
+
+def _iso(value: Any) -> str:
+    if isinstance(value, datetime):
+        return value.isoformat()
+    raise TypeError(f"cannot seal {type(value).__name__}")
+
+
+def _case_bound(code: str) -> str:
+    return f"case:{code}"
+
+
+def _draft_bound(pseudonym: str) -> str:
+    return f"draft:{pseudonym}"
+
+
+def case_view(keyring: Keyring, row: CaseRow, alias: str | None = None) -> CaseView:
+    details = _opened_json(keyring, row.sealed_details, _case_bound(row.code)) if row.sealed_details else {}
+
+    def moment(name: str) -> datetime | None:
+        value = details.get(name)
+        return datetime.fromisoformat(value) if value else None
+
     return CaseView(
         code=row.code,
         status=CaseStatus(row.status),
-        pathway=row.pathway,
-        urgent=row.urgent,
-        seeker=row.seeker,
-        support=tuple(row.support),
-        barriers=tuple(row.barriers),
-        role=row.role,
-        county=row.county,
-        outside_county=row.outside_county,
-        contact=row.contact,
-        language=row.language,
-        reader_language=row.reader_language,
-        opened_at=row.opened_at,
-        accepted_at=row.accepted_at,
+        pathway=details.get("pathway", ""),
+        urgent=bool(details.get("urgent", False)),
+        seeker=details.get("seeker", ""),
+        support=tuple(details.get("support", ())),
+        barriers=tuple(details.get("barriers", ())),
+        role=details.get("role", ""),
+        county=details.get("county", ""),
+        outside_county=bool(details.get("outside_county", False)),
+        contact=details.get("contact", ""),
+        language=details.get("language", ""),
+        reader_language=details.get("reader_language", ""),
+        opened_at=moment("opened_at") or datetime.min,
+        accepted_at=moment("accepted_at"),
         counsellor_id=row.counsellor_id,
         counsellor_alias=alias,
         followup=row.followup,
         silent_prompted=row.silent_prompted,
-        escalated=row.escalated_at is not None,
+        escalated=row.escalated,
         pseudonym=row.pseudonym,
     )
 
@@ -129,15 +169,18 @@ class SqlDrafts:
         if row is None:
             return None
         self._rows[pseudonym] = row
-        return Draft.from_dict(row.answers)
+        return Draft.from_dict(_opened_json(self.keyring, row.sealed_answers, _draft_bound(pseudonym)))
 
     async def put(self, pseudonym: str, draft: Draft, reach: int | None, now: datetime) -> None:
         row = self._rows.get(pseudonym) or await self.session.get(DraftRow, pseudonym)
+        answers = {k: (str(v) if k == "state" else v) for k, v in draft.to_dict().items()}
+        sealed = _sealed_json(self.keyring, answers, _draft_bound(pseudonym))
         if row is None:
-            row = DraftRow(pseudonym=pseudonym, answers={}, updated_at=now)
+            row = DraftRow(pseudonym=pseudonym, sealed_answers=sealed, updated_at=hour_of(now))
             self.session.add(row)
-        row.answers = {k: (str(v) if k == "state" else v) for k, v in draft.to_dict().items()}
-        row.updated_at = now
+            self._rows[pseudonym] = row
+        row.sealed_answers = sealed
+        row.updated_at = hour_of(now)
         if reach is not None and row.sealed_reach is None:
             # Sealed once per draft: a private chat's id never changes, and every sealing
             # would leave one more copy in the WAL until the next scrub.
@@ -165,50 +208,63 @@ class SqlCases:
         self.drafts = drafts
         self.erasing = erasing
 
+    def _view(self, row: CaseRow, alias: str | None = None) -> CaseView:
+        return case_view(self.keyring, row, alias)
+
+    async def _reseal(self, code: str, **changes: Any) -> CaseRow | None:
+        """Change sealed details of an open case (opened, changed, sealed again)."""
+        row = await self.session.get(CaseRow, code)
+        if row is None or row.sealed_details is None:
+            return row
+        details = _opened_json(self.keyring, row.sealed_details, _case_bound(code))
+        details.update(changes)
+        row.sealed_details = _sealed_json(self.keyring, details, _case_bound(code))
+        return row
+
     async def open(self, pseudonym: str, draft: Draft, reach: int, now: datetime) -> CaseView:
         code = new_case_code()
         while await self.session.get(CaseRow, code) is not None:
             code = new_case_code()
+        details = {
+            "seeker": draft.seeker or Seeker.SELF,
+            "pathway": draft.pathway or Pathway.ADVICE,
+            "urgent": draft.urgent,
+            "support": list(draft.support),
+            "barriers": list(draft.barriers),
+            "role": draft.role or Role.OTHER,
+            "county": draft.county or NO_COUNTY,
+            "outside_county": draft.outside_county,
+            "contact": draft.contact or ContactMode.CHAT,
+            "language": draft.case_language or draft.language,
+            "reader_language": draft.language,
+            "opened_at": now,
+            "accepted_at": None,
+        }
         row = CaseRow(
             code=code,
             pseudonym=pseudonym,
             status=CaseStatus.QUEUED,
-            seeker=draft.seeker or Seeker.SELF,
-            pathway=draft.pathway or Pathway.ADVICE,
-            urgent=draft.urgent,
-            support=list(draft.support),
-            barriers=list(draft.barriers),
-            role=draft.role or Role.OTHER,
-            county=draft.county or NO_COUNTY,
-            outside_county=draft.outside_county,
-            contact=draft.contact or ContactMode.CHAT,
-            language=draft.case_language or draft.language,
-            reader_language=draft.language,
+            sealed_details=_sealed_json(
+                self.keyring, {k: (str(v) if isinstance(v, StrEnum) else v) for k, v in details.items()}, _case_bound(code)
+            ),
             sealed_reach=self.keyring.seal(reach, pseudonym),
-            opened_at=now,
-            last_activity_at=now,
             followup=False,
         )
         self.session.add(row)
         await self.session.flush()
-        return case_view(row)
+        return self._view(row)
 
     def _with_alias(self) -> Any:
         return select(CaseRow, CounsellorRow.alias).outerjoin(CounsellorRow, CaseRow.counsellor_id == CounsellorRow.id)
 
     async def get(self, code: str) -> CaseView | None:
         found = (await self.session.execute(self._with_alias().where(CaseRow.code == code))).first()
-        return case_view(found[0], found[1]) if found else None
+        return self._view(found[0], found[1]) if found else None
 
     async def of_doctor(self, pseudonym: str) -> CaseView | None:
-        query = (
-            self._with_alias()
-            .where(CaseRow.pseudonym == pseudonym, CaseRow.status.in_(OPEN_STATUSES))
-            .order_by(CaseRow.opened_at.desc())
-            .limit(1)
-        )
-        found = (await self.session.execute(query)).first()
-        return case_view(found[0], found[1]) if found else None
+        query = self._with_alias().where(CaseRow.pseudonym == pseudonym, CaseRow.status.in_(OPEN_STATUSES))
+        found = [self._view(row, alias) for row, alias in (await self.session.execute(query)).all()]
+        return max(found, key=lambda case: case.opened_at, default=None)
 
     async def reach(self, code: str) -> int | None:
         row = await self.session.get(CaseRow, code)
@@ -228,31 +284,29 @@ class SqlCases:
     # here would deadlock).
     async def queued(self) -> list[CaseView]:
         rows = (await self.session.scalars(select(CaseRow).where(CaseRow.status == CaseStatus.QUEUED))).all()
-        return [case_view(row) for row in rows]
+        return [self._view(row) for row in rows]
 
     async def all_open(self) -> list[CaseView]:
-        query = select(CaseRow).where(CaseRow.status.in_(OPEN_STATUSES)).order_by(CaseRow.opened_at)
-        return [case_view(row) for row in (await self.session.scalars(query)).all()]
+        query = select(CaseRow).where(CaseRow.status.in_(OPEN_STATUSES))
+        # Opening times are sealed: ordered here, not by the database.
+        return sorted((self._view(row) for row in (await self.session.scalars(query)).all()), key=lambda c: (c.opened_at, c.code))
 
     async def active_for(self, counsellor_id: int) -> list[CaseView]:
-        query = (
-            select(CaseRow)
-            .where(CaseRow.counsellor_id == counsellor_id, CaseRow.status == CaseStatus.ACTIVE)
-            .order_by(CaseRow.accepted_at)
-        )
-        return [case_view(row) for row in (await self.session.scalars(query)).all()]
+        query = select(CaseRow).where(CaseRow.counsellor_id == counsellor_id, CaseRow.status == CaseStatus.ACTIVE)
+        cases = [self._view(row) for row in (await self.session.scalars(query)).all()]
+        return sorted(cases, key=lambda c: (c.accepted_at or datetime.min, c.code))
 
     async def mark_urgent(self, code: str) -> None:
-        await self.session.execute(update(CaseRow).where(CaseRow.code == code).values(urgent=True))
+        await self._reseal(code, urgent=True)
 
     async def set_reader_language(self, code: str, language: str) -> None:
-        await self.session.execute(update(CaseRow).where(CaseRow.code == code).values(reader_language=language))
+        await self._reseal(code, reader_language=language)
 
     async def accept(self, offer: OfferView, now: datetime) -> bool:
         # The offer is settled only while it is pending and its case still offered, in one
         # conditional UPDATE: of two presses at once exactly one wins, and a case that moved
         # on leaves the offer as it was. Units of work run one at a time (storage.db), so the
-        # case is still offered for the UPDATE that activates it.
+        # case is still offered when it is activated below.
         still_offered = select(CaseRow.code).where(CaseRow.code == offer.case_code, CaseRow.status == CaseStatus.OFFERED).exists()
         settled = await self.session.execute(
             update(OfferRow)
@@ -261,11 +315,10 @@ class SqlCases:
         )
         if not _changed(settled):
             return False
-        await self.session.execute(
-            update(CaseRow)
-            .where(CaseRow.code == offer.case_code)
-            .values(status=CaseStatus.ACTIVE, counsellor_id=offer.counsellor_id, accepted_at=now, last_activity_at=now)
-        )
+        row = await self._reseal(offer.case_code, accepted_at=now)
+        if row is not None:
+            row.status = CaseStatus.ACTIVE
+            row.counsellor_id = offer.counsellor_id
         await self.session.execute(
             update(CounsellorRow).where(CounsellorRow.id == offer.counsellor_id).values(focus_case=offer.case_code)
         )
@@ -273,31 +326,41 @@ class SqlCases:
 
     async def escalate(self, code: str, now: datetime) -> bool:
         result = await self.session.execute(
-            update(CaseRow).where(CaseRow.code == code, CaseRow.escalated_at.is_(None)).values(escalated_at=now)
+            update(CaseRow).where(CaseRow.code == code, CaseRow.escalated.is_(False)).values(escalated=True)
         )
         return _changed(result)
 
     async def relayed(self, code: str, now: datetime) -> None:
-        await self.session.execute(
-            update(CaseRow).where(CaseRow.code == code).values(last_activity_at=now, silent_prompted=False)
-        )
+        await self.session.execute(update(CaseRow).where(CaseRow.code == code).values(silent_prompted=False))
 
     async def prompted_silent(self, code: str) -> None:
         await self.session.execute(update(CaseRow).where(CaseRow.code == code).values(silent_prompted=True))
 
     async def withdraw(self, code: str, now: datetime) -> None:
-        await self._end(code, CaseStatus.CANCELLED, Actor.DOCTOR, now)
+        await self._end(code, CaseStatus.CANCELLED, now)
 
     async def close(self, code: str, by: Actor, now: datetime) -> None:
-        await self._end(code, CaseStatus.CLOSED, by, now)
+        await self._end(code, CaseStatus.CLOSED, now)
         # Which message belonged to which case is of no use once the case is closed.
         await self.session.execute(delete(RelayRow).where(RelayRow.case_code == code))
 
-    async def _end(self, code: str, status: CaseStatus, by: Actor, now: datetime) -> None:
+    async def _end(self, code: str, status: CaseStatus, now: datetime) -> None:
+        """What an ended case keeps: its code, status, the day, and sealed only the language a
+        follow-up check-in would be written in. Its offers go, and with them the counsellor."""
         self.erasing()
-        values = {"status": status, "closed_at": now, "closed_by": by, "sealed_reach": None, "pseudonym": None}
-        await self.session.execute(update(CaseRow).where(CaseRow.code == code).values(**values))
+        row = await self.session.get(CaseRow, code)
+        if row is None:
+            return
+        language = self._view(row).reader_language
+        row.status = status
+        row.closed_on = now.date()
+        row.sealed_details = _sealed_json(self.keyring, {"reader_language": language}, _case_bound(code))
+        row.sealed_reach = None
+        row.pseudonym = None
+        row.counsellor_id = None
+        await self.session.execute(delete(OfferRow).where(OfferRow.case_code == code))
         await self.session.execute(delete(TimerRow).where(TimerRow.subject == code))
+        await self.session.execute(update(CounsellorRow).where(CounsellorRow.focus_case == code).values(focus_case=None))
 
     async def forget(self, pseudonym: str, reach: int) -> None:
         self.erasing()
@@ -308,6 +371,7 @@ class SqlCases:
         # Without relying on the dialect to cascade: which copy was which case's, and the offers.
         await self.session.execute(delete(RelayRow).where(RelayRow.case_code.in_(codes)))
         await self.session.execute(delete(OfferRow).where(OfferRow.case_code.in_(codes)))
+        await self.session.execute(update(CounsellorRow).where(CounsellorRow.focus_case.in_(codes)).values(focus_case=None))
         await self.session.execute(delete(CaseRow).where(CaseRow.pseudonym == pseudonym))
         # Messages still owed to the doctor (a reply not yet delivered) go too: nothing is
         # to reach them after this but the answer to /forget itself, posted after.
@@ -335,7 +399,7 @@ class SqlCases:
 
     async def drop_followup(self, code: str) -> None:
         self.erasing()
-        values = {"followup": False, "sealed_reach": None, "pseudonym": None}
+        values = {"followup": False, "sealed_reach": None, "pseudonym": None, "sealed_details": None}
         await self.session.execute(update(CaseRow).where(CaseRow.code == code).values(**values))
 
     async def remember_copy(self, counsellor_id: int, message_id: int, code: str) -> None:
@@ -351,10 +415,16 @@ class SqlOffers:
         self.session = session
 
     async def create(self, code: str, counsellor_id: int, now: datetime, deadline: datetime) -> OfferView:
-        row = OfferRow(case_code=code, counsellor_id=counsellor_id, status=OfferStatus.PENDING, offered_at=now, deadline=deadline)
+        row = OfferRow(
+            case_code=code, counsellor_id=counsellor_id, status=OfferStatus.PENDING, offered_at=hour_of(now), deadline=deadline
+        )
         self.session.add(row)
         await self.session.execute(update(CaseRow).where(CaseRow.code == code).values(status=CaseStatus.OFFERED))
-        await self.session.execute(update(CounsellorRow).where(CounsellorRow.id == counsellor_id).values(last_offer_at=now))
+        await self.session.execute(
+            update(CounsellorRow)
+            .where(CounsellorRow.id == counsellor_id)
+            .values(last_offer_turn=select(func.coalesce(func.max(CounsellorRow.last_offer_turn), 0) + 1).scalar_subquery())
+        )
         await self.session.flush()
         return offer_view(row)
 
@@ -563,19 +633,31 @@ class SqlTimers:
 
 
 class SqlEvents:
-    def __init__(self, session: AsyncSession) -> None:
+    def __init__(self, session: AsyncSession, keyring: Keyring) -> None:
         self.session = session
+        self.keyring = keyring
 
     async def record(self, event: Event, now: datetime) -> None:
-        fields = {k: v for k, v in event.__dict__.items() if k != "kind"}
-        self.session.add(EventRow(kind=str(event.kind), hour=hour_of(now), **fields))
+        """Add 1 to the day's counters this event falls in (no row of its own: storage.statistics)."""
+        insert = postgresql_insert if self.session.bind and self.session.bind.dialect.name == "postgresql" else sqlite_insert
+        for row in counter_rows(event, now.date(), self.keyring):
+            statement = insert(EventCountRow).values(**row, count=1)
+            await self.session.execute(
+                statement.on_conflict_do_update(
+                    index_elements=[EventCountRow.day, EventCountRow.kind, EventCountRow.family, EventCountRow.cell],
+                    set_={"count": EventCountRow.count + 1},
+                )
+            )
 
 
 class SqlStatistics:
-    def __init__(self, session: AsyncSession) -> None:
+    def __init__(self, session: AsyncSession, keyring: Keyring) -> None:
         self.session = session
+        self.keyring = keyring
 
     async def published(
         self, period: Period, min_cell: int, since: date, until: date, counties: Sequence[str]
     ) -> list[Published]:
-        return await published_statistics(self.session, period, min_cell, since=since, until=until, counties=counties)
+        return await published_statistics(
+            self.session, period, min_cell, since=since, until=until, counties=counties, tagger=self.keyring
+        )

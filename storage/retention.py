@@ -21,7 +21,7 @@ from typing import Any, cast
 from sqlalchemy import CursorResult, and_, delete, exists, not_, or_, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from storage.models import CaseRow, DraftRow, EventRow, OfferRow, ProcessedUpdateRow, RelayRow, TimerRow
+from storage.models import CaseRow, DraftRow, EventCountRow, OfferRow, ProcessedUpdateRow, RelayRow, TimerRow
 from storage.repositories import OPEN_STATUSES
 
 UPDATE_MEMORY = timedelta(days=2)
@@ -73,20 +73,20 @@ async def _rows(session: AsyncSession, statement: Any) -> int:
 async def purge(session: AsyncSession, now: datetime, policy: RetentionPolicy) -> PurgeReport:
     """Delete expired rows in the caller's transaction; return how many."""
     cutoff = events_cutoff(now, policy.retention_months)
-    events = await _rows(session, delete(EventRow).where(EventRow.hour < datetime.combine(cutoff, datetime.min.time())))
+    events = await _rows(session, delete(EventCountRow).where(EventCountRow.day < cutoff))
 
     silent = DraftRow.updated_at < now - policy.draft_lifetime
     timers = await _rows(session, delete(TimerRow).where(TimerRow.subject.in_(select(DraftRow.pseudonym).where(silent))))
     drafts = await _rows(session, delete(DraftRow).where(silent))
 
-    ended = and_(CaseRow.status.not_in(OPEN_STATUSES), CaseRow.closed_at.is_not(None))
+    ended = and_(CaseRow.status.not_in(OPEN_STATUSES), CaseRow.closed_on.is_not(None))
     followup_pending = and_(CaseRow.followup, exists().where(TimerRow.subject == CaseRow.code))
     linkable = or_(CaseRow.sealed_reach.is_not(None), CaseRow.pseudonym.is_not(None))
     cleared = await _rows(
         session, update(CaseRow).where(ended, linkable, not_(followup_pending)).values(sealed_reach=None, pseudonym=None)
     )
 
-    old = and_(ended, CaseRow.closed_at < now - policy.followup - CASE_GRACE)
+    old = and_(ended, CaseRow.closed_on < (now - policy.followup - CASE_GRACE).date())
     old_codes = select(CaseRow.code).where(old)
     timers += await _rows(session, delete(TimerRow).where(TimerRow.subject.in_(old_codes)))
     # The schema cascades these; deleting them here does not depend on the

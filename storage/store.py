@@ -23,6 +23,7 @@ from storage import outbox
 from storage.db import scrub, sessionmaker
 from storage.models import OutboxRow, ProcessedUpdateRow
 from storage.outbox import Outgoing
+from storage.rekey import under_retired
 from storage.repositories import (
     SqlCases,
     SqlDrafts,
@@ -50,11 +51,13 @@ class SqlTx:
         self.offers = SqlOffers(session)
         self.roster = SqlRoster(session)
         self.timers = SqlTimers(session)
-        self.events = SqlEvents(session)
-        self.statistics = SqlStatistics(session)
+        self.events = SqlEvents(session, keyring)
+        self.statistics = SqlStatistics(session, keyring)
         self.posted: list[tuple[Outgoing, OutboxRow]] = []
         self.erased = False
         """Something naming a doctor was deleted: once committed, the store scrubs the disk."""
+        self.acknowledged: list[int] = []
+        """Outbox rows this unit deleted as delivered or given up (besides SqlStore.delivered)."""
 
     def _erasing(self) -> None:
         self.erased = True
@@ -89,6 +92,9 @@ class SqlStore:
         self.scrubs = 0
         """Scrubs that finished, for the tests and the benchmarks."""
         self._scrub_owed = False
+        self._erasing_notices: set[int] = set()
+        """Outbox rows posted by a unit that erased something (telling a counsellor that a case
+        was erased names its code): the unit that deletes them once delivered scrubs too."""
         self.on_commit: Callable[[list[Outgoing]], None] | None = None
         """Hands the messages a unit posted to the sender, once they are committed."""
         self.delivered: set[int] = set()
@@ -136,9 +142,13 @@ class SqlStore:
             finally:
                 _CURRENT.reset(token)
         self.delivered.difference_update(acknowledged)
+        notices = self._erasing_notices.intersection((*acknowledged, *tx.acknowledged))
+        self._erasing_notices.difference_update(notices)
+        if tx.erased:
+            self._erasing_notices.update(message.id for message, _ in tx.posted)
         if tx.posted and self.on_commit is not None:
             self.on_commit([message for message, _ in tx.posted])
-        if tx.erased or self._scrub_owed:
+        if tx.erased or notices or self._scrub_owed:
             await self._scrub()
 
     async def _scrub(self) -> None:
@@ -181,6 +191,7 @@ class SqlStore:
         tells the flows the message's id)."""
         async with self.transaction() as tx:
             await outbox.acknowledge(tx.session, [message.id])
+            tx.acknowledged.append(message.id)
             await then(tx)
 
     async def set_aside(
@@ -197,6 +208,7 @@ class SqlStore:
         """Not deliverable: the row goes, and ``notice`` (if any) is owed to whoever wrote it."""
         async with self.transaction() as tx:
             await outbox.acknowledge(tx.session, [message.id])
+            tx.acknowledged.append(message.id)
             if notice is not None:
                 await tx.post(notice, now)
 
@@ -205,6 +217,11 @@ class SqlStore:
         if self.delivered:
             async with self.transaction():
                 pass  # a unit of work deletes the delivered rows first
+
+    async def under_retired(self) -> int:
+        """How many sealed values are still under a retired key (a rotation that did not finish)."""
+        async with self.transaction() as tx:
+            return await under_retired(tx.session, self.keyring)
 
     async def purge(self, now: datetime, policy: RetentionPolicy) -> PurgeReport:
         """Apply the retention rules (storage.retention) in one unit of work."""

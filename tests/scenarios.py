@@ -98,3 +98,66 @@ async def add_coordinator(harness: Any, telegram_id: int) -> FakeUser:
     async with harness.services.store.transaction() as tx:
         await roster.add_coordinator(tx.session, telegram_id)
     return harness.user(telegram_id, "Koordinator")
+
+
+async def event_count(harness: Any, kind: str, **where: Any) -> int:
+    """How many ``kind`` events the statistics counted, where the counter columns are ``where``.
+
+    One event adds 1 to one counter row per GROUP BY family of its kind
+    (``storage.statistics.families``): CASE_OPENED, for one, adds to three rows. Only the
+    rows of the kind's *first* family are summed here, so each event counts once; that
+    family is the one with the duration step (``duration_s``) for the kinds that keep one.
+    """
+    from sqlalchemy import func, select
+
+    from flows.events import EventKind
+    from storage.models import EventCountRow
+    from storage.statistics import families, family_of
+
+    query = select(func.coalesce(func.sum(EventCountRow.count), 0)).where(
+        EventCountRow.kind == kind, EventCountRow.family == family_of(families(EventKind(kind))[0])
+    )
+    for name, value in where.items():
+        column = getattr(EventCountRow, name)
+        query = query.where(column.is_(None) if value is None else column == value)
+    async with harness.services.store.transaction() as tx:
+        return int(await tx.session.scalar(query) or 0)
+
+
+async def counter_rows(harness: Any) -> list[Any]:
+    """Every statistics counter row (``storage.models.EventCountRow``)."""
+    from sqlalchemy import select
+
+    from storage.models import EventCountRow
+
+    async with harness.services.store.transaction() as tx:
+        return list((await tx.session.scalars(select(EventCountRow))).all())
+
+
+def mentions(row: Any, text: str) -> bool:
+    """Whether a counter row holds ``text`` anywhere (its cell or any column)."""
+    from storage.models import EventCountRow
+
+    return any(text in str(getattr(row, column.key)) for column in EventCountRow.__table__.columns)
+
+
+async def counted(harness: Any) -> dict[tuple[str, str, str], int]:
+    """The statistics' raw counts (before suppression) over all months, by (measure, dimension, value).
+
+    Read as the export reads them, with the service's keys: county and role are only
+    there as a tag (``storage.statistics.Tags``).
+    """
+    from collections import defaultdict
+
+    from flows.disclosure import COUNT
+    from flows.periods import Period
+    from storage.statistics import collect
+
+    counties = [county.code for county in harness.services.config.flow.counties]
+    async with harness.services.store.transaction() as tx:
+        cells = await collect(tx.session, Period.MONTH, counties=counties, tagger=harness.services.keyring)
+    sums: dict[tuple[str, str, str], int] = defaultdict(int)
+    for cell in cells:
+        if cell.statistic == COUNT:
+            sums[(cell.measure, cell.dimension, cell.value)] += cell.result
+    return dict(sums)

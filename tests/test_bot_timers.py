@@ -8,9 +8,8 @@ from sqlalchemy import select
 
 from bot.app import attach_services, build_application, open_services, tick
 from bot.serve import handle_update
-from storage.models import EventRow
 from tests.faketelegram import FakeRequest
-from tests.scenarios import ADVICE, CONSENT, SELF, walk
+from tests.scenarios import ADVICE, CONSENT, SELF, event_count, walk
 
 
 async def test_silent_doctor_is_reminded_once_then_the_draft_expires(harness) -> None:
@@ -28,8 +27,8 @@ async def test_silent_doctor_is_reminded_once_then_the_draft_expires(harness) ->
     assert "nå slettet" in harness.said(doctor)[-1].text
     async with harness.services.store.transaction() as tx:
         assert await tx.drafts.get(harness.services.keyring.pseudonym(doctor.id)) is None
-        [expired] = (await tx.session.scalars(select(EventRow).where(EventRow.kind == "step_abandoned"))).all()
-    assert (expired.step, expired.actor) == ("safety", "expired")
+    assert await event_count(harness, "step_abandoned") == 1
+    assert await event_count(harness, "step_abandoned", step="safety") == 1
 
 
 async def test_answering_after_the_reminder_keeps_the_draft(harness) -> None:
@@ -80,14 +79,16 @@ async def test_the_running_bots_daily_purge_removes_what_retention_allows(harnes
     from datetime import datetime
 
     from bot.app import purge_now
-    from storage.models import EventRow
+    from flows.events import Event, EventKind
+    from storage.models import EventCountRow
 
     async with harness.services.store.transaction() as tx:
-        tx.session.add(EventRow(kind="case_opened", hour=datetime(2020, 1, 1, 10)))  # far past 24 months
-        tx.session.add(EventRow(kind="case_opened", hour=harness.clock.now.replace(minute=0, second=0, microsecond=0)))
+        # One counter row each (triage_started has one GROUP BY).
+        await tx.events.record(Event(EventKind.TRIAGE_STARTED), datetime(2020, 1, 1, 10))  # far past 24 months
+        await tx.events.record(Event(EventKind.TRIAGE_STARTED), harness.clock.now)
     caplog.set_level(logging.INFO, logger="bot.app")
     await purge_now(harness.services)
     async with harness.services.store.transaction() as tx:
-        hours = (await tx.session.scalars(select(EventRow.hour))).all()
-    assert [h.year for h in hours] == [2026]
-    assert "purge: 1 events" in caplog.text
+        days = (await tx.session.scalars(select(EventCountRow.day))).all()
+    assert days == [harness.clock.now.date()]
+    assert "purge: 1 event count rows" in caplog.text

@@ -39,7 +39,9 @@ from tests.scenarios import (
 TIMEOUT = 20.0
 CASE_CODE = re.compile(r"K-[A-Z2-9]{6}")
 GOOD_TOKEN = "123456:TEST-token"
-GOOD_SECRET = "s" * 32
+GOOD_SECRET = "Zq3v-9XkP2mT7wYc_L5rN8bJ4hF6dS1aE0uGxQ"
+"""Random-looking, as `kollega init` writes them: about 200 bits by storage.sealing.secret_bits."""
+OTHER_SECRET = "Hv8-yT2qLm5Xw_9RcN4bKp6Jd7sWf3ZgE1uA"
 CLOSED_API = "http://127.0.0.1:9/bot"  # nothing listens there: a wrongly accepted config cannot go online
 
 
@@ -145,6 +147,10 @@ BAD_CONFIGS: list[tuple[str, Any, dict[str, str], str]] = [
     ("negative offer timeout", good_sections(timeouts={"offer_minutes": -1}), {}, "timeouts.offer_minutes"),
     ("secret key too short", good_sections(secrets={"secret_key": "short"}), {}, "secrets.secret_key"),
     ("secret key missing", good_sections(secrets={"secret_key": None}), {}, "secrets.secret_key"),
+    # Long enough, but guessable offline by anyone holding the database.
+    ("secret key one letter repeated", good_sections(secrets={"secret_key": "a" * 40}), {}, "secrets.secret_key"),
+    ("secret key a word twice", good_sections(secrets={"secret_key": "passwordpassword"}), {}, "secrets.secret_key"),
+    ("secret key a pattern", good_sections(secrets={"secret_key": "0123456789abcdefghij"}), {}, "secrets.secret_key"),
     # Environment variables win over the file, both ways.
     (
         "env token replaces a missing one",
@@ -160,6 +166,7 @@ BAD_CONFIGS: list[tuple[str, Any, dict[str, str], str]] = [
         "database.url",
     ),
     ("env secret overrides a good one", good_sections(), {"KOLLEGA_SECRET_KEY": "short"}, "secrets.secret_key"),
+    ("env secret guessable", good_sections(), {"KOLLEGA_SECRET_KEY": "k" * 32}, "secrets.secret_key"),
 ]
 
 
@@ -218,8 +225,8 @@ def test_run_without_a_config_file_names_the_default_file(tmp_path: Path) -> Non
 def test_env_token_makes_a_tokenless_file_valid(tmp_path: Path) -> None:
     """The other side of the override: with the token from the environment, the file is accepted."""
     path = write_config(tmp_path / "config.toml", good_sections(telegram={"token": None}))
-    config = load(path, env={"KOLLEGA_TELEGRAM_TOKEN": GOOD_TOKEN, "KOLLEGA_SECRET_KEY": "e" * 20})
-    assert config.token == GOOD_TOKEN and config.secret_key == "e" * 20
+    config = load(path, env={"KOLLEGA_TELEGRAM_TOKEN": GOOD_TOKEN, "KOLLEGA_SECRET_KEY": OTHER_SECRET})
+    assert config.token == GOOD_TOKEN and config.secret_key == OTHER_SECRET
 
 
 # ---------------------------------------------------------------------------- db upgrade
@@ -444,7 +451,7 @@ def test_a_sqlite_file_in_a_missing_folder_is_one_config_line(tmp_path) -> None:
 
     config = tmp_path / "config.toml"
     config.write_text(
-        '[telegram]\ntoken = "123:abc"\n[secrets]\nsecret_key = "0123456789abcdefghij"\n'
+        f'[telegram]\ntoken = "123:abc"\n[secrets]\nsecret_key = "{GOOD_SECRET}"\n'
         f'[database]\nurl = "sqlite+aiosqlite:///{tmp_path}/nowhere/kollega.db"\n',
         encoding="utf-8",
     )
@@ -462,7 +469,7 @@ def test_an_alias_too_long_for_the_roster_is_one_line_and_exit_2(tmp_path, capsy
 
     config = tmp_path / "config.toml"
     config.write_text(
-        f'[secrets]\nsecret_key = "0123456789abcdefghij"\n[database]\nurl = "sqlite+aiosqlite:///{tmp_path}/k.db"\n',
+        f'[secrets]\nsecret_key = "{GOOD_SECRET}"\n[database]\nurl = "sqlite+aiosqlite:///{tmp_path}/k.db"\n',
         encoding="utf-8",
     )
     code = main(["counsellor", "add", "--config", str(config), "--telegram-id", "1", "--alias", "A" * 65, "--county", "Oslo"])

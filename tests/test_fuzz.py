@@ -199,6 +199,8 @@ class World:
     counsellor_of: dict[int, set[int]] = field(default_factory=dict)
     seen: int = 0
     markers: int = 0
+    opened: list[str] = field(default_factory=list)
+    """Every case code seen, oldest first (see case_codes)."""
 
     @property
     def fake(self) -> FakeTelegram:
@@ -224,17 +226,30 @@ class World:
         with sqlite3.connect(f"file:{self.db}?mode=ro", uri=True) as connection:
             return connection.execute(query).fetchall()
 
+    def unsealed(self, sealed: bytes | None, bound_to: str) -> dict[str, Any]:
+        """Answers or case details, as the service reads them (they are sealed at rest)."""
+        return json.loads(self.harness.services.keyring.unseal_bytes(sealed, bound_to)) if sealed else {}
+
     def snapshot(self) -> dict[str, Any]:
+        drafts = self.rows("SELECT pseudonym, sealed_answers FROM drafts")
         return {
-            "drafts": self.rows("SELECT pseudonym, answers FROM drafts"),
-            "cases": self.rows("SELECT code, pseudonym, status, counsellor_id, sealed_reach, followup, escalated_at FROM cases"),
+            "drafts": [(pseudonym, self.unsealed(sealed, f"draft:{pseudonym}")) for pseudonym, sealed in drafts],
+            "cases": self.rows("SELECT code, pseudonym, status, counsellor_id, sealed_reach, followup, escalated FROM cases"),
             "offers": self.rows("SELECT id, case_code, counsellor_id, status FROM offers"),
             "counsellors": self.rows("SELECT id, telegram_id, capacity FROM counsellors"),
             "timers": self.rows("SELECT kind, subject FROM timers"),
         }
 
     def case_codes(self) -> list[str]:
-        return [row[0] for row in self.rows("SELECT code FROM cases ORDER BY opened_at, code")]
+        """The cases' codes, oldest first: in the order first seen, the ones new together by their
+        (sealed) opening time. An ended case keeps no opening time, but it was seen while open."""
+        present = dict(self.rows("SELECT code, sealed_details FROM cases"))
+
+        def opened(code: str) -> tuple[str, str]:
+            return str(self.unsealed(present[code], f"case:{code}").get("opened_at") or ""), code
+
+        self.opened += sorted((code for code in present if code not in self.opened), key=opened)
+        return [code for code in self.opened if code in present]
 
     def offer_ids(self) -> list[int]:
         return [row[0] for row in self.rows("SELECT id FROM offers ORDER BY id")]

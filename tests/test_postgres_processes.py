@@ -413,7 +413,7 @@ def test_a_process_on_postgresql_survives_sigkill_and_leaves_no_trace(
     assert bot.runs == 2 and "Traceback" not in output
 
     dumped = dump(database_url, tmp_path / "postgresql-dump.sql").read_text(encoding="utf-8")
-    assert "CREATE TABLE public.cases" in dumped and "COPY public.events" in dumped  # a real, whole dump
+    assert "CREATE TABLE public.cases" in dumped and "COPY public.event_counts" in dumped  # a real, whole dump
     needles = secrets_of(KARI["user_id"], KARI["first_name"], KARI["last_name"], KARI["username"], *KARI_TYPED)
     assert findings(tmp_path, output, needles) == []
     assert TOKEN not in output

@@ -6,8 +6,9 @@ from datetime import datetime, timedelta
 
 from sqlalchemy import select
 
+from flows.domain import CaseView
 from storage import roster
-from storage.models import CaseRow, CounsellorRow, EventRow
+from storage.models import CaseRow, CounsellorRow
 from tests.scenarios import (
     ACCEPT,
     ADVICE,
@@ -18,6 +19,7 @@ from tests.scenarios import (
     SELF,
     add_coordinator,
     add_counsellor,
+    event_count,
     triage,
     walk,
 )
@@ -42,6 +44,14 @@ async def _case(harness, code: str) -> CaseRow:
         row = await tx.session.get(CaseRow, code)
     assert row is not None
     return row
+
+
+async def _view(harness, code: str) -> CaseView:
+    """The case as the service reads it (what the doctor answered is sealed in the row)."""
+    async with harness.services.store.transaction() as tx:
+        case = await tx.cases.get(code)
+    assert case is not None
+    return case
 
 
 async def test_text_goes_both_ways_with_the_case_code_and_the_alias(harness) -> None:
@@ -87,6 +97,7 @@ async def test_photo_and_voice_are_copied_not_forwarded(harness) -> None:
 async def test_counsellor_with_two_cases_answers_by_replying_or_choosing(harness) -> None:
     kari, anna, first = await _connected(harness)
     ola = harness.user(5202, "Ola")
+    harness.clock.advance(minutes=1)  # cases are listed in the order they were accepted
     second = await triage(harness, ola, NOT_COPING)
     await walk(harness, anna, ACCEPT)
     await harness.feed(kari.send_text("Hei fra Kari"))
@@ -160,17 +171,16 @@ async def test_counsellor_closes_doctor_is_told_and_gives_anonymous_feedback(har
     assert "Anna har avsluttet samtalen" in closed.text
     assert feedback.buttons[:5] == ["1", "2", "3", "4", "5"]
     case = await _case(harness, code)
-    assert case.status == "closed" and case.closed_by == "counsellor"
-    assert case.sealed_reach is None and case.pseudonym is None
+    assert case.status == "closed" and await event_count(harness, "case_closed", actor="counsellor") == 1
+    assert case.sealed_reach is None and case.pseudonym is None and case.counsellor_id is None
     await walk(harness, kari, "4")
     assert "Takk for svaret" in harness.telegram.last_to(kari.id).text
-    async with harness.services.store.transaction() as tx:
-        [score] = (await tx.session.scalars(select(EventRow).where(EventRow.kind == "feedback"))).all()
-        [closed_event] = (await tx.session.scalars(select(EventRow).where(EventRow.kind == "case_closed"))).all()
-    assert score.score == 4 and closed_event.actor == "counsellor"
+    assert await event_count(harness, "feedback") == 1 and await event_count(harness, "feedback", score=4) == 1
+    assert await event_count(harness, "case_closed") == 1
     # Feedback counts once, even if the same button is pressed again.
     await harness.feed(kari.press_data(feedback.callback_data("5"), message_id=feedback.message_id))
     assert "allerede svart" in harness.telegram.last_to(kari.id).text
+    assert await event_count(harness, "feedback") == 1
 
 
 async def test_doctor_ends_the_conversation_and_the_counsellor_is_told(harness) -> None:
@@ -179,7 +189,8 @@ async def test_doctor_ends_the_conversation_and_the_counsellor_is_told(harness) 
     assert harness.said(kari)[-1].buttons == ["Ja, avslutt", "Nei, fortsett"]
     await walk(harness, kari, "Ja, avslutt")
     assert f"Legen har avsluttet saken {code}" in harness.said(anna)[-1].text
-    assert (await _case(harness, code)).closed_by == "doctor"
+    assert (await _case(harness, code)).status == "closed"
+    assert await event_count(harness, "case_closed", actor="doctor") == 1
     # After closing, messages are no longer relayed: they start a new triage.
     await harness.feed(kari.send_text("Er du der?"))
     assert not any("Er du der?" in (s.text or "") for s in harness.said(anna))
@@ -192,8 +203,7 @@ async def test_feedback_buttons_only_work_for_the_doctor_they_were_sent_to(harne
     feedback = harness.said(kari)[-2]
     mallory = harness.user(5299, "Mallory")
     await harness.feed(mallory.press_data(feedback.callback_data("1")))
-    async with harness.services.store.transaction() as tx:
-        assert not (await tx.session.scalars(select(EventRow).where(EventRow.kind == "feedback"))).all()
+    assert await event_count(harness, "feedback") == 0
 
 
 async def test_opted_in_follow_up_arrives_once_and_then_the_contact_is_destroyed(harness) -> None:
@@ -281,7 +291,7 @@ async def test_crisis_words_to_the_counsellor_are_passed_on_and_the_numbers_show
     await harness.feed(kari.send_text("Noen dager tenker jeg på selvmord"))
     assert harness.said(anna)[-1].text.endswith("Noen dager tenker jeg på selvmord")
     assert "113" in harness.said(kari)[-1].text
-    assert (await _case(harness, code)).urgent
+    assert (await _view(harness, code)).urgent
     assert any("Hastesak" in (s.text or "") for s in harness.said(kim))
 
 
@@ -297,12 +307,13 @@ async def test_edits_during_a_case_are_not_relayed(harness) -> None:
 
 async def test_a_counsellors_typed_words_after_a_command_are_never_echoed(harness) -> None:
     """Replies wait in the outbox until sent: what a counsellor types after /case or /close
-    could be about a doctor, so only a case code is ever shown back."""
+    could be about a doctor, and a code that is not theirs names somebody else's case: neither is shown back."""
     kari, anna, code = await _connected(harness)
-    for command in ("/case legen heter Kari Nordmann, 91234567", "/close Kari Nordmann"):
+    for command in ("/case legen heter Kari Nordmann, 91234567", "/close Kari Nordmann", "/case K-ZZZZZZ"):
         await harness.feed(anna.send_command(command))
         reply = harness.said(anna)[-1].text
-        assert "kari" not in reply.lower() and "91234567" not in reply.replace(" ", "") and "–" in reply
+        assert "kari" not in reply.lower() and "91234567" not in reply.replace(" ", "") and "K-ZZZZZZ" not in reply
+        assert "ingen åpen sak med den koden" in reply
 
 
 async def test_a_counsellor_with_two_cases_picks_one_before_sharing_a_number(harness) -> None:

@@ -8,7 +8,8 @@ import asyncio
 from sqlalchemy import select
 
 from bot.app import attach_services, build_application, open_services, tick
-from storage.models import CaseRow, EventRow, OfferRow
+from flows.domain import CaseView
+from storage.models import CaseRow, OfferRow
 from tests.faketelegram import FakeRequest, FakeTelegram
 from tests.scenarios import (
     ACCEPT,
@@ -22,6 +23,9 @@ from tests.scenarios import (
     SELF,
     add_coordinator,
     add_counsellor,
+    counter_rows,
+    event_count,
+    mentions,
     triage,
     walk,
 )
@@ -34,9 +38,12 @@ async def _case(harness, code: str) -> CaseRow:
     return row
 
 
-async def _events(harness, kind: str) -> list[EventRow]:
+async def _view(harness, code: str) -> CaseView:
+    """The case as the service reads it (its times are sealed in the row)."""
     async with harness.services.store.transaction() as tx:
-        return list((await tx.session.scalars(select(EventRow).where(EventRow.kind == kind))).all())
+        case = await tx.cases.get(code)
+    assert case is not None
+    return case
 
 
 def _has_offer(harness, counsellor, code: str) -> bool:
@@ -55,10 +62,15 @@ async def test_case_is_offered_with_an_anonymous_card_and_accepted(harness) -> N
     assert f"Du har tatt saken {code}" in harness.telegram.last_to(anna.chat_id).text
     told = harness.said(kari)[-1].text
     assert "Anna, har tatt saken din" in told
-    case = await _case(harness, code)
-    assert case.status == "active" and case.accepted_at is not None
-    [accepted] = await _events(harness, "case_accepted")
-    assert accepted.duration_s == 0 and accepted.counsellor == harness.services.keyring.pseudonym(anna.id)
+    case = await _view(harness, code)
+    assert case.status == "active" and case.accepted_at == harness.clock.now
+    # Accepted at once: counted in the first step of waits, "within a minute".
+    assert await event_count(harness, "case_accepted") == 1
+    assert await event_count(harness, "case_accepted", pathway="advice", urgent=False, duration_s=60) == 1
+    named = [harness.services.keyring.pseudonym(anna.id), "Anna", str(anna.id)]
+    assert not [row for row in await counter_rows(harness) if any(mentions(row, name) for name in named)], (
+        "statistics never name the counsellor"
+    )
 
 
 async def test_decline_passes_the_case_to_the_next_counsellor(harness) -> None:
@@ -69,7 +81,7 @@ async def test_decline_passes_the_case_to_the_next_counsellor(harness) -> None:
     await walk(harness, anna, DECLINE)
     assert "Du avslo saken" in harness.telegram.last_to(anna.chat_id).text
     assert _has_offer(harness, bjorn, code)
-    assert len(await _events(harness, "offer_declined")) == 1
+    assert await event_count(harness, "offer_declined") == 1
 
 
 async def test_timeout_passes_the_case_on_and_marks_the_silent_counsellor_away(harness) -> None:
@@ -88,7 +100,7 @@ async def test_timeout_passes_the_case_on_and_marks_the_silent_counsellor_away(h
     await harness.feed(anna.press_data(stale_accept))
     assert "ikke lenger ledig" in harness.telegram.last_to(anna.chat_id).text
     assert (await _case(harness, code)).status == "offered"
-    assert len(await _events(harness, "offer_timed_out")) == 1
+    assert await event_count(harness, "offer_timed_out") == 1
 
 
 async def test_doctor_who_wants_someone_from_another_county_never_gets_their_own(harness) -> None:
@@ -125,7 +137,7 @@ async def test_nobody_available_alerts_coordinators_once_and_offers_when_someone
     assert len([s for s in harness.said(kim) if code in (s.text or "")]) == 1  # not repeated
     await harness.tick(hours=2)  # Anna's away time runs out
     assert _has_offer(harness, anna, code)
-    assert len(await _events(harness, "case_escalated")) == 1
+    assert await event_count(harness, "case_escalated") == 1
 
 
 async def test_capacity_is_respected_and_freed_capacity_gets_the_next_case(harness) -> None:
@@ -149,7 +161,7 @@ async def test_two_accept_presses_at_once_have_exactly_one_winner(harness) -> No
     texts = [s.text or "" for s in harness.telegram.messages_to(anna.chat_id)]
     assert sum(f"Du har tatt saken {code}" in t for t in texts) == 1
     assert sum("ikke lenger ledig" in t for t in texts) == 1
-    assert len(await _events(harness, "case_accepted")) == 1
+    assert await event_count(harness, "case_accepted") == 1
 
 
 async def test_late_accept_after_timeout_loses_to_the_next_counsellor(harness) -> None:
@@ -225,8 +237,8 @@ async def test_withdrawing_a_case_tells_the_counsellor_who_was_offered_it(harnes
     await harness.feed(kari.send_command("/cancel"))
     assert any(f"{code} er trukket tilbake" in (s.text or "") for s in harness.telegram.messages_to(anna.id))
     async with harness.services.store.transaction() as tx:
-        [offer] = (await tx.session.scalars(select(OfferRow))).all()
-    assert offer.status == "withdrawn"
+        offers = (await tx.session.scalars(select(OfferRow))).all()
+    assert offers == [], "an ended case's offers go, and with them who was offered it"
 
 
 async def test_language_and_pathway_must_match(harness) -> None:

@@ -26,10 +26,10 @@ from bot.outbox import ATTEMPTS
 from flows.catalogue import render
 from flows.replies import Text
 from storage import roster
-from storage.models import CaseRow, CounsellorRow, EventRow, OfferRow, TimerRow
+from storage.models import CaseRow, CounsellorRow, EventCountRow, OfferRow, TimerRow
 from storage.repositories import SqlDrafts
 from tests.faketelegram import FakeUser
-from tests.scenarios import ACCEPT, ADVICE, CONSENT, add_coordinator, add_counsellor, triage, walk
+from tests.scenarios import ACCEPT, ADVICE, CONSENT, add_coordinator, add_counsellor, event_count, triage, walk
 
 TOKEN = "123456:SECRET-TOKEN-" + secrets.token_hex(12)
 SECRET_KEY = "secret-key-" + secrets.token_urlsafe(32)
@@ -101,14 +101,18 @@ class World:
     async def state(self) -> tuple[Any, ...]:
         async with self.harness.services.store.transaction() as tx:
             session = tx.session
-            cases = [(c.code, c.status, c.counsellor_id, c.urgent) for c in (await session.scalars(select(CaseRow))).all()]
+            # The sealed details as bytes: a refusal that sealed them again would show as a change.
+            cases = [
+                (c.code, c.status, c.counsellor_id, c.escalated, c.sealed_details)
+                for c in (await session.scalars(select(CaseRow))).all()
+            ]
             offers = [(o.id, o.status) for o in (await session.scalars(select(OfferRow))).all()]
             staff = [
                 (c.id, c.available, c.away_until, c.focus_case, c.enrolling, c.home_county)
                 for c in (await session.scalars(select(CounsellorRow))).all()
             ]
-            events = len((await session.scalars(select(EventRow))).all())
-        return sorted(cases), sorted(offers), sorted(staff), events
+            events = [(e.day, e.kind, e.cell, e.count) for e in (await session.scalars(select(EventCountRow))).all()]
+        return sorted(cases), sorted(offers), sorted(staff), sorted(events)
 
 
 def _only_refusal(sent: list[Any], user: FakeUser, text: str) -> None:
@@ -164,6 +168,7 @@ async def test_a_counsellor_cannot_reach_another_counsellors_case_by_its_code(ha
         await harness.feed(world.bjorn.send_command(command))
         [reply] = world.since(mark)
         assert reply.chat_id == BJORN and "Du har ingen åpen sak" in reply.text and not reply.buttons
+        assert not CODE.search(reply.text), "the code of somebody else's case is never repeated back"
         assert await world.state() == before
 
 
@@ -221,13 +226,14 @@ async def test_feedback_and_followup_buttons_work_only_for_the_doctor_they_were_
     await _pressed_by_others(world, *forged[:1], [world.ola, world.plain, world.anna, world.kim, world.mira])
     for data in forged[1:]:
         await _pressed_by_others(world, data, [world.ola, world.plain, world.anna, world.kim])
+    assert await event_count(harness, "feedback") == 0
     async with harness.services.store.transaction() as tx:
-        assert not (await tx.session.scalars(select(EventRow).where(EventRow.kind == "feedback"))).all()
         case = await tx.session.get(CaseRow, world.kari_code)
     assert case is not None and not case.followup and case.sealed_reach is None
     # The doctor's own press still counts.
     await walk(harness, world.kari, "4")
     assert "Takk for svaret" in harness.telegram.last_to(KARI).text
+    assert await event_count(harness, "feedback", score=4) == 1
 
 
 async def test_enrolment_buttons_work_only_for_the_person_enrolling(harness: Any) -> None:

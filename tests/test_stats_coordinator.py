@@ -14,14 +14,19 @@ from bot.chart import draw_chart, with_picture
 from flows.catalogue import render
 from flows.coordination import HISTORY, stats_replies, stats_window
 from flows.disclosure import EXPORT_COLUMNS
+from flows.events import Event, EventKind
 from flows.periods import Period
 from flows.replies import Chart, Reply
 from storage.db import create_engine, sessionmaker, upgrade
-from storage.models import EventRow
-from storage.statistics import published_statistics
+from storage.repositories import SqlEvents
+from storage.sealing import Keyring
+from storage.statistics import duration_step, published_statistics
 
 NOW = datetime(2026, 11, 23, 10, 30)
 PNG = b"\x89PNG\r\n\x1a\n"
+KEYRING = Keyring("Zq3v-9XkP2mT7wYc_L5rN8bJ4hF6dS1aE0uGxQ")
+WAITS = (600, 1200, 1800, 2400, 9000, 3000)
+"""November's times to acceptance, in seconds; kept as steps: 15 min, 30 min, 30 min, 1 h, 4 h, 1 h."""
 
 
 async def _stats(
@@ -38,7 +43,9 @@ async def _stats(
     kind = Period(period)
     starts = stats_window(now, kind, history)
     async with sessions() as session:
-        rows = await published_statistics(session, kind, min_cell, since=starts[0], until=starts[-1], counties=counties)
+        rows = await published_statistics(
+            session, kind, min_cell, since=starts[0], until=starts[-1], counties=counties, tagger=KEYRING
+        )
     return [await with_picture(reply) for reply in stats_replies(rows, starts, kind, min_cell, language)]
 
 
@@ -49,20 +56,22 @@ async def sessions(database_url: str) -> AsyncIterator[async_sessionmaker[AsyncS
     await upgrade(engine)
     sessions = sessionmaker(engine)
     async with sessions.begin() as session:
+        events = SqlEvents(session, KEYRING)
 
-        def opened(hour: datetime, pathway: str, urgent: bool = False) -> EventRow:
-            return EventRow(kind="case_opened", hour=hour, pathway=pathway, seeker="self", county="oslo", role="locum",
-                            urgent=urgent, contact="chat", support_mask=1, barrier_mask=0)  # fmt: skip
+        def opened(pathway: str, urgent: bool = False) -> Event:
+            return Event(EventKind.CASE_OPENED, pathway=pathway, seeker="self", county="oslo", role="locum",
+                         urgent=urgent, contact="chat", support_mask=1, barrier_mask=0)  # fmt: skip
 
         november, october = datetime(2026, 11, 10, 9), datetime(2026, 10, 5, 9)
-        session.add_all([opened(november, "advice", urgent=i == 0) for i in range(9)])
-        session.add_all([opened(november, "not_coping") for _ in range(6)])
-        session.add_all([opened(november, "way_back_or_out") for _ in range(2)])
-        session.add_all([opened(october, "advice") for _ in range(7)])
-        session.add_all(
-            EventRow(kind="case_accepted", hour=november, pathway="advice", urgent=False, duration_s=seconds)
-            for seconds in (600, 1200, 1800, 2400, 9000, 3000)
-        )
+        recorded = [(november, opened("advice", urgent=i == 0)) for i in range(9)]
+        recorded += [(november, opened("not_coping")) for _ in range(6)]
+        recorded += [(november, opened("way_back_or_out")) for _ in range(2)]
+        recorded += [(october, opened("advice")) for _ in range(7)]
+        recorded += [
+            (november, Event(EventKind.CASE_ACCEPTED, pathway="advice", urgent=False, duration_s=seconds)) for seconds in WAITS
+        ]
+        for at, event in recorded:
+            await events.record(event, at)
     yield sessions
     await engine.dispose()
 
@@ -75,8 +84,10 @@ async def test_a_coordinator_gets_a_summary_a_csv_and_a_chart(sessions, language
     assert ("november 2026" if language == "nb" else "November 2026") in text
     assert "17 (7)" in text, "cases this month against last month"
     assert ("• Bekymret – søker råd: 9 (7)" if language == "nb" else "• Concerned – looking for advice: 9 (7)") in text
-    p90 = "2 t 30 min" if language == "nb" else "2 h 30 min"
-    assert "median 30 min, " in text and p90 in text, "6 waits: the 3rd (30 min) and the 6th (2 h 30 min)"
+    steps = sorted(duration_step(wait) for wait in WAITS)
+    assert (steps[2], steps[5]) == (30 * 60, 4 * 3600)
+    p90 = "innen 4 t 0 min" if language == "nb" else "within 4 h 0 min"
+    assert "median 30 min, " in text and p90 in text, "6 waits, as steps: the 3rd (30 min) and the 6th (4 h)"
 
     assert document.document is not None
     name, content = document.document

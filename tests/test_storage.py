@@ -11,7 +11,7 @@ from sqlalchemy import inspect, select, text
 from flows.events import Event, EventKind
 from flows.triage import Draft, Step
 from storage.db import create_engine, sessionmaker, upgrade
-from storage.models import Base, CaseRow, DraftRow, EventRow
+from storage.models import Base, CaseRow, DraftRow, EventCountRow
 from storage.sealing import Keyring, SealBroken
 from storage.store import SqlStore
 
@@ -35,7 +35,7 @@ async def test_migrations_from_empty_create_the_whole_schema(database_url: str) 
         journal = (await connection.execute(text("pragma journal_mode"))).scalar_one()
     await engine.dispose()
     assert set(Base.metadata.tables) <= tables
-    assert version == "0002"
+    assert version == "0003"
     assert journal == "wal"
 
 
@@ -72,6 +72,8 @@ async def test_draft_round_trip_keeps_codes_and_seals_the_chat(store: SqlStore) 
     assert loaded == draft
     assert reach == 424242
     assert row is not None and b"424242" not in (row.sealed_reach or b"")
+    assert b"emotional" not in row.sealed_answers and b"advice" not in row.sealed_answers
+    assert row.updated_at == datetime(2026, 11, 23, 14, 0, 0)  # the hour, for the purge
 
 
 def test_sealing_round_trip_and_tamper_detection() -> None:
@@ -112,15 +114,33 @@ async def test_opening_a_case_gives_a_random_code_and_withdrawing_destroys_the_s
         row = await tx.session.get(CaseRow, case.code)
     assert row is not None and row.status == "cancelled"
     assert row.sealed_reach is None and row.pseudonym is None
+    assert row.closed_on == NOW.date() and row.counsellor_id is None
+    assert row.sealed_details is not None and b"not_coping" not in row.sealed_details and b"oslo" not in row.sealed_details
 
 
-async def test_events_keep_only_the_hour(store: SqlStore) -> None:
+async def test_events_are_only_counted_per_day_without_county_role_or_counsellor(store: SqlStore) -> None:
+    opened = Event(EventKind.CASE_OPENED, pathway="advice", seeker="self", county="finnmark", role="locum", urgent=False,
+                   contact="chat", language="nb", support_mask=1, barrier_mask=2)  # fmt: skip
+    accepted = Event(EventKind.CASE_ACCEPTED, pathway="advice", urgent=False, counsellor="pseudonym-of-anna", duration_s=90)
     async with store.transaction() as tx:
-        await tx.events.record(Event(EventKind.CASE_OPENED, pathway="advice", urgent=False), NOW)
+        await tx.events.record(opened, NOW)
+        await tx.events.record(opened, NOW + timedelta(minutes=5))
+        await tx.events.record(accepted, NOW)
     async with store.transaction() as tx:
-        row = (await tx.session.scalars(select(EventRow))).one()
-    assert row.hour == datetime(2026, 11, 23, 14, 0, 0)
-    assert row.kind == "case_opened" and row.pathway == "advice"
+        rows = (await tx.session.scalars(select(EventCountRow))).all()
+    assert {row.day for row in rows} == {NOW.date()}
+    by_kind = {kind: [row for row in rows if row.kind == kind] for kind in ("case_opened", "case_accepted")}
+    assert len(rows) == 4 and len(by_kind["case_opened"]) == 3, "one counter row per GROUP BY family, not per event"
+    assert all(row.count == 2 for row in by_kind["case_opened"]), "the second event adds to the same rows"
+    [first] = [row for row in by_kind["case_opened"] if row.pathway is not None]
+    assert (first.pathway, first.seeker, first.urgent, first.contact) == ("advice", "self", False, "chat")
+    [tagged] = [row for row in by_kind["case_opened"] if row.cell.startswith("t:")]
+    dumped = " ".join(str(getattr(row, c.key)) for row in rows for c in EventCountRow.__table__.columns)
+    assert "finnmark" not in dumped and "locum" not in dumped, "county and role only as a tag"
+    assert "pseudonym-of-anna" not in dumped, "statistics never name a counsellor"
+    assert (tagged.pathway, tagged.seeker, tagged.support_mask) == (None, None, None)
+    [wait] = by_kind["case_accepted"]
+    assert (wait.pathway, wait.urgent, wait.duration_s, wait.count) == ("advice", False, 300, 1), "90 s is kept as 5 min"
 
 
 async def test_timers_fall_due_in_order_and_once(store: SqlStore) -> None:
@@ -147,7 +167,7 @@ async def test_forget_removes_everything_linkable(store: SqlStore) -> None:
         await tx.drafts.put("p1", Draft(state=Step.ROLE), 777, NOW)
         await tx.timers.set("draft_reminder", "p1", NOW)
         await tx.timers.set("offer_deadline", case.code, NOW)
-        await tx.cases.forget("p1", 1)
+        await tx.cases.forget("p1", 777)
     async with store.transaction() as tx:
         assert await tx.drafts.get("p1") is None
         assert await tx.cases.get(case.code) is None

@@ -474,10 +474,14 @@ async def test_an_empty_secret_is_refused_before_listening(handle: Handle, fake_
 
 
 # --- 6. the secret's shape in the configuration ----------------------------------------------------
+SECRET_KEY = "Zq3v-9XkP2mT7wYc_L5rN8bJ4hF6dS1aE0uGxQ"
+"""A service secret config loading accepts (random-looking: storage.sealing.secret_bits)."""
+
+
 def write(tmp_path: Path, secret: str) -> Path:
     path = tmp_path / "config.toml"
     data = f'[telegram]\ntoken = "123456:TEST-token"\nwebhook_url = "{URL}"\nwebhook_secret = {json.dumps(secret)}\n'
-    path.write_text(data + f'[secrets]\nsecret_key = "{"k" * 32}"\n', encoding="utf-8")
+    path.write_text(data + f'[secrets]\nsecret_key = "{SECRET_KEY}"\n', encoding="utf-8")
     return path
 
 

@@ -13,7 +13,7 @@ from pathlib import Path
 
 from sqlalchemy.exc import SQLAlchemyError
 
-from bot.cli import roster, stats
+from bot.cli import keys, roster, stats
 from bot.cli.common import config_option, database, database_error
 from bot.config import Config, ConfigError, load
 
@@ -72,6 +72,7 @@ def build_parser() -> argparse.ArgumentParser:
 
     roster.add_commands(sub)
     stats.add_commands(sub)
+    keys.add_commands(sub)
     return parser
 
 
@@ -121,12 +122,17 @@ def setup_logging() -> None:
 
 
 def run_bot(config: Config, args: argparse.Namespace) -> int:
-    from bot.app import build_application
+    from bot.app import RotationUnfinished, build_application
     from bot.serve import serve
+    from storage.runlock import InUse
 
     setup_logging()
     logging.getLogger("kollega").info("starting %s", "in webhook mode" if config.webhook_url else "with long polling")
-    return asyncio.run(serve(build_application(config), config))
+    try:
+        return asyncio.run(serve(build_application(config), config))
+    except (InUse, RotationUnfinished) as error:
+        print(f"kollega: {error}", file=sys.stderr)
+        return 2
 
 
 def run_db_upgrade(config: Config, args: argparse.Namespace) -> int:

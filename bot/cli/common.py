@@ -77,7 +77,7 @@ async def database(config: Config, migrate: bool = True) -> AsyncIterator[AsyncE
     engine = create_engine(config.database_url)
     try:
         if migrate:
-            await upgrade(engine)
+            await upgrade(engine, keyring=config.keyring())
         yield engine
     finally:
         await engine.dispose()

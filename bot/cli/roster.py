@@ -14,7 +14,6 @@ from flows.domain import Language, Pathway
 from flows.roster import MAX_ALIAS
 from flows.settings import county_code
 from storage import roster
-from storage.sealing import Keyring
 
 INVITE_HOURS = 72
 
@@ -86,7 +85,7 @@ def run_counsellor_add(config: Config, args: argparse.Namespace) -> int:
     serves = [_county(config, name, "--serves") for name in args.serves]
     pathways = _choices(args.pathways, Pathway, "--pathways")
     languages = _choices(args.languages, Language, "--languages")
-    pseudonym = Keyring(config.secret_key).pseudonym(args.telegram_id)
+    pseudonym = config.keyring().pseudonym(args.telegram_id)
     run(config, lambda s: roster.add_counsellor(
         s, telegram_id=args.telegram_id, alias=alias, pseudonym=pseudonym, county=county, serves=serves,
         pathways=pathways, languages=languages, capacity=args.capacity,
@@ -136,7 +135,7 @@ def run_invite(config: Config, args: argparse.Namespace) -> int:
         raise Usage(f"--hours: must be between 0 and 720, got {args.hours}")
     code = roster.new_invite_code()
     expires = utcnow() + timedelta(hours=args.hours)
-    code_hash = Keyring(config.secret_key).invite_hash(code)
+    code_hash = config.keyring().invite_hash(code)
     run(config, lambda s: roster.create_invite(s, args.role, code_hash, expires))
     print(code)
     print(f"One-time {args.role} code, valid until {expires:%Y-%m-%d %H:%M} UTC. They send the bot: /join {code}",

@@ -45,7 +45,7 @@ def add_commands(subparsers: Any) -> None:
     subparsers.add_parser(
         "purge",
         parents=[config],
-        help="delete old events, expired drafts and ended cases' contact data",
+        help="delete old event counts, expired drafts and ended cases' contact data",
         description="Apply the retention rules now (the running bot also does this daily).",
     ).set_defaults(func=run_purge)
 
@@ -68,7 +68,11 @@ def run_stats_export(config: Config, args: argparse.Namespace) -> int:
         raise Usage(f"--until: {until} is before --since {since}")
     period = Period(args.period)
     counties = [county.code for county in config.flow.counties]
-    rows = run(config, lambda s: published_statistics(s, period, config.min_cell, since, until, counties), migrate=False)
+    rows = run(
+        config,
+        lambda s: published_statistics(s, period, config.min_cell, since, until, counties, config.keyring()),
+        migrate=False,
+    )
     about = {
         "period": period.value,
         "min_cell": config.min_cell,
@@ -109,7 +113,7 @@ def run_purge(config: Config, args: argparse.Namespace) -> int:
 def describe(report: PurgeReport) -> str:
     return "\n".join(
         [
-            f"events from before {report.events_before.isoformat()} deleted: {report.events}",
+            f"event count rows from before {report.events_before.isoformat()} deleted: {report.events}",
             f"expired drafts deleted: {report.drafts}",
             f"ended cases with contact data erased: {report.cases_cleared}",
             f"old ended cases deleted: {report.cases}",
