@@ -9,6 +9,7 @@ import traceback
 from datetime import datetime, timedelta
 from typing import Any
 
+from sqlalchemy.ext.asyncio import AsyncEngine
 from telegram import Chat, ChatMember, Update
 from telegram.ext import (
     Application,
@@ -46,9 +47,9 @@ SEND_RATE = 29.0
 burst never trips flood control (bench/burst.py)."""
 
 
-async def open_services(config: Config, clock: Clock = utcnow) -> Services:
-    """Connect to the database, apply migrations and build the services."""
-    engine = create_engine(config.database_url)
+async def open_services(config: Config, clock: Clock = utcnow, engine: AsyncEngine | None = None) -> Services:
+    """Connect to the database (or use ``engine``), apply migrations and build the services."""
+    engine = engine or create_engine(config.database_url)
     keyring = config.keyring()
     await upgrade(engine, keyring=keyring)
     store = SqlStore.on(engine, keyring)
@@ -216,11 +217,18 @@ class RotationUnfinished(Exception):
 
 async def _post_init(application: Application[Any, Any, Any, Any, Any, Any]) -> None:
     config: Config = application.bot_data["config"]
-    services = await open_services(config)
-    # Held while the bot runs, so that `kollega keys rotate` refuses meanwhile (storage.runlock).
+    if config.retired_keys:
+        raise RotationUnfinished(
+            "a key rotation did not finish (the config still lists a retired key): run `kollega keys rotate --finish`"
+        )
+    engine = create_engine(config.database_url)
+    # Held while the bot runs, from before the migrations on, so that `kollega keys rotate`
+    # refuses meanwhile, and a bot started during a rotation says so (storage.runlock).
     held = contextlib.AsyncExitStack()
     application.bot_data["held"] = held
-    await held.enter_async_context(holding(services.engine, exclusive=False))
+    held.push_async_callback(engine.dispose)  # last: after the lock's own connection is back
+    await held.enter_async_context(holding(engine, exclusive=False))
+    services = await open_services(config, engine=engine)
     left = await services.store.under_retired()
     if left:
         raise RotationUnfinished(
@@ -241,17 +249,22 @@ async def _post_init(application: Application[Any, Any, Any, Any, Any, Any]) -> 
 
 
 async def _post_stop(application: Application[Any, Any, Any, Any, Any, Any]) -> None:
-    for task in application.bot_data.pop("tasks", []):
+    tasks: list[asyncio.Task[None]] = application.bot_data.pop("tasks", [])
+    for task in tasks:
         task.cancel()
+    # Waited for, not only cancelled: a timer run or the purge caught mid-transaction rolls back
+    # now, while the engine is still there. Left to itself it would still be closing its
+    # connection when the engine is disposed, and the process would hang on its way out.
+    await asyncio.gather(*tasks, return_exceptions=True)
     services: Services | None = application.bot_data.get("services")
     if services is not None and services.sender is not None:
         await services.sender.close()
 
 
 async def _post_shutdown(application: Application[Any, Any, Any, Any, Any, Any]) -> None:
-    held: contextlib.AsyncExitStack | None = application.bot_data.pop("held", None)
-    if held is not None:
-        await held.aclose()
     services: Services | None = application.bot_data.get("services")
     if services is not None:
-        await services.engine.dispose()
+        await services.store.settle(tries=8)  # a scrub still running or owed finishes first
+    held: contextlib.AsyncExitStack | None = application.bot_data.pop("held", None)
+    if held is not None:
+        await held.aclose()  # the run lock, then the engine

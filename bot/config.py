@@ -121,8 +121,14 @@ def _section(data: dict[str, Any], name: str) -> dict[str, Any]:
     return section
 
 
-def parse(data: dict[str, Any], env: dict[str, str] | None = None, require_token: bool = True) -> Config:
-    """Validate a parsed TOML document; raise ConfigError naming the first bad key."""
+def parse(
+    data: dict[str, Any], env: dict[str, str] | None = None, require_token: bool = True, strong_secret: bool = True
+) -> Config:
+    """Validate a parsed TOML document; raise ConfigError naming the first bad key.
+
+    ``strong_secret=False`` lets a guessable secret through: only ``kollega keys rotate``,
+    which replaces it, asks for that.
+    """
     env = dict(os.environ) if env is None else env
     telegram = _section(data, "telegram")
     database = _section(data, "database")
@@ -142,12 +148,12 @@ def parse(data: dict[str, Any], env: dict[str, str] | None = None, require_token
         raise ConfigError(
             "secrets.secret_key", "missing or shorter than 16 characters: run `kollega init` or set KOLLEGA_SECRET_KEY"
         )
-    if secret_bits(secret_key) < MIN_SECRET_BITS:
+    if strong_secret and secret_bits(secret_key) < MIN_SECRET_BITS:
         raise ConfigError(
             "secrets.secret_key",
             f"too guessable (about {secret_bits(secret_key):.0f} bits, {MIN_SECRET_BITS} needed): anyone with the database "
-            "could test guesses offline. Run `kollega init`, or use the output of "
-            "`python3 -c 'import secrets; print(secrets.token_urlsafe(32))'`",
+            "could test guesses offline. Replace it with `kollega keys rotate` (bot stopped), which re-keys "
+            "what it protects; a new installation takes `kollega init`'s",
         )
     retired = _get(secrets, "retired_keys", list, [], "secrets.retired_keys")
     if not all(isinstance(old, str) and len(old) >= 16 for old in retired):
@@ -258,7 +264,7 @@ def _check_sqlite_folder(url: str) -> None:
         raise ConfigError("database.url", f"the folder {str(folder)!r} does not exist")
 
 
-def load(path: Path, require_token: bool = True, env: dict[str, str] | None = None) -> Config:
+def load(path: Path, require_token: bool = True, env: dict[str, str] | None = None, strong_secret: bool = True) -> Config:
     """Read and validate a config file."""
     if not path.exists():
         raise ConfigError(str(path), "file not found (run `kollega init` to create it)")
@@ -266,4 +272,4 @@ def load(path: Path, require_token: bool = True, env: dict[str, str] | None = No
         data = tomllib.loads(path.read_text(encoding="utf-8"))
     except tomllib.TOMLDecodeError as error:
         raise ConfigError(str(path), f"is not valid TOML ({error})") from None
-    return parse(data, env, require_token)
+    return parse(data, env, require_token, strong_secret)

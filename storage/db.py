@@ -2,19 +2,26 @@
 
 from __future__ import annotations
 
+import logging
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
 from alembic import command
 from alembic.config import Config as AlembicConfig
+from alembic.runtime.migration import MigrationContext
 from sqlalchemy import Connection, event
 from sqlalchemy.ext.asyncio import AsyncEngine, async_sessionmaker, create_async_engine
+
+log = logging.getLogger(__name__)
 
 MIGRATIONS = Path(__file__).parent / "migrations"
 
 ONE_AT_A_TIME = 0x4B6F6C6C65676131
 """PostgreSQL advisory lock key ("Kollega1") every transaction takes first; see create_engine."""
 LOCK_TIMEOUT = "30s"
+SCRUB_LOCK_TIMEOUT = "500ms"
+"""How long the scrub's VACUUM FULL waits for a table's lock before it gives up until later."""
 """How long a PostgreSQL transaction waits for that lock (SQLite's busy_timeout is 30 s too)."""
 
 
@@ -88,32 +95,56 @@ ERASED_TABLES = ("drafts", "cases", "offers", "timers", "outbox", "relay_message
 case): rewritten by scrub."""
 
 
-async def scrub(engine: AsyncEngine) -> bool:
-    """Make what was deleted unreadable on disk too (docs/threat-model.md); True when done.
+ALL_TABLES = (*ERASED_TABLES, "event_counts", "invites", "processed_updates", "coordinators")
+"""Everything: after a key rotation or a migration, which rewrite every table."""
+
+
+async def scrub(engine: AsyncEngine, tables: Sequence[str] = ERASED_TABLES) -> bool:
+    """Make what was deleted unreadable on disk too (docs/threat-model.md section 4); True when done.
 
     SQLite: deleted cells are already zeroed (``secure_delete``); a TRUNCATE checkpoint then
     copies the WAL into the database and cuts it to zero bytes, so no older version of a
     page (with the deleted rows in it) survives in the WAL. It needs every other connection
-    to be reading the newest snapshot; when one is not, it reports busy and the next scrub
-    finishes the job.
+    to be reading the newest snapshot. It does not wait for one that is not (busy timeout 0
+    for the checkpoint): it reports busy, and the store tries again after the next unit.
 
     PostgreSQL: an UPDATE or DELETE leaves the old row version (a dead tuple) in its page,
     and plain VACUUM frees its space without overwriting it. ``VACUUM FULL`` writes each
-    table anew and drops the old files. It takes each table's exclusive lock for the few
-    milliseconds a small table needs; those tables hold only what is open, so stay small.
-    Its own write-ahead log, archives and replicas are outside this (see the threat model).
+    table anew and drops the old files. It needs each table's exclusive lock; it waits for
+    one at most ``SCRUB_LOCK_TIMEOUT`` (then it is tried again later), and those tables
+    hold only what is open, so stay small. A table this role does not own is skipped by
+    PostgreSQL with a warning: that is reported as not done. Its own write-ahead log,
+    archives and replicas are outside this (see the threat model).
     """
     async with engine.connect() as connection:
         raw = await connection.get_raw_connection()
         driver: Any = raw.driver_connection
         if engine.dialect.name == "sqlite":
-            cursor = await driver.execute("PRAGMA wal_checkpoint(TRUNCATE)")
-            busy, *_ = await cursor.fetchone()
-            await cursor.close()
+            await driver.execute("PRAGMA busy_timeout=0")
+            try:
+                cursor = await driver.execute("PRAGMA wal_checkpoint(TRUNCATE)")
+                busy, *_ = await cursor.fetchone()
+                await cursor.close()
+            finally:
+                await driver.execute("PRAGMA busy_timeout=30000")
             return not busy
         if engine.dialect.name == "postgresql":
-            await driver.execute(f"VACUUM FULL {', '.join(ERASED_TABLES)}")
-            return True
+            skipped: list[str] = []
+
+            def listen(_connection: Any, message: Any) -> None:
+                if "skipping" in str(getattr(message, "message", message)):
+                    skipped.append(str(message))
+
+            driver.add_log_listener(listen)
+            try:
+                await driver.execute(f"SET lock_timeout = '{SCRUB_LOCK_TIMEOUT}'")
+                await driver.execute(f"VACUUM FULL {', '.join(tables)}")
+            finally:
+                driver.remove_log_listener(listen)
+                await driver.execute("RESET lock_timeout")
+            if skipped:
+                log.warning("scrub: VACUUM FULL skipped %d tables this database role does not own", len(skipped))
+            return not skipped
     return False
 
 
@@ -127,11 +158,14 @@ def alembic_config() -> AlembicConfig:
     return config
 
 
-def _upgrade(connection: Connection, revision: str, keyring: Any) -> None:
+def _upgrade(connection: Connection, revision: str, keyring: Any) -> bool:
+    """Upgrade; True when a database that had a schema was changed (so its files are scrubbed)."""
+    before = MigrationContext.configure(connection).get_current_revision()
     config = alembic_config()
     config.attributes["connection"] = connection
     config.attributes["keyring"] = keyring
     command.upgrade(config, revision)
+    return before is not None and MigrationContext.configure(connection).get_current_revision() != before
 
 
 async def upgrade(engine: AsyncEngine, revision: str = "head", keyring: Any = None) -> None:
@@ -141,4 +175,7 @@ async def upgrade(engine: AsyncEngine, revision: str = "head", keyring: Any = No
     older one kept in the clear; without it they refuse to run on a database with rows.
     """
     async with engine.begin() as connection:
-        await connection.run_sync(_upgrade, revision, keyring)
+        changed = await connection.run_sync(_upgrade, revision, keyring)
+    if changed:
+        # A revision may rewrite rows (0003 sealed what was in the clear): no old version stays.
+        await scrub(engine, ALL_TABLES)

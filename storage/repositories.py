@@ -93,13 +93,6 @@ def offer_view(row: OfferRow) -> OfferView:
     return OfferView(row.id, row.case_code, row.counsellor_id, OfferStatus(row.status), row.deadline, row.message_id)
 
 
-CASE_DETAILS = (
-    "seeker", "pathway", "urgent", "support", "barriers", "role", "county", "outside_county", "contact", "language",
-    "reader_language", "opened_at", "accepted_at",
-)  # fmt: skip
-"""What a case keeps sealed: the doctor's answers, languages, and the exact times."""
-
-
 def _sealed_json(keyring: Keyring, data: dict[str, Any], bound_to: str) -> bytes:
     return keyring.seal_bytes(json.dumps(data, separators=(",", ":"), default=_iso).encode(), bound_to)
 
@@ -341,8 +334,6 @@ class SqlCases:
 
     async def close(self, code: str, by: Actor, now: datetime) -> None:
         await self._end(code, CaseStatus.CLOSED, now)
-        # Which message belonged to which case is of no use once the case is closed.
-        await self.session.execute(delete(RelayRow).where(RelayRow.case_code == code))
 
     async def _end(self, code: str, status: CaseStatus, now: datetime) -> None:
         """What an ended case keeps: its code, status, the day, and sealed only the language a
@@ -361,6 +352,8 @@ class SqlCases:
         await self.session.execute(delete(OfferRow).where(OfferRow.case_code == code))
         await self.session.execute(delete(TimerRow).where(TimerRow.subject == code))
         await self.session.execute(update(CounsellorRow).where(CounsellorRow.focus_case == code).values(focus_case=None))
+        # Which message belonged to which case is of no use once the case has ended.
+        await self.session.execute(delete(RelayRow).where(RelayRow.case_code == code))
 
     async def forget(self, pseudonym: str, reach: int) -> None:
         self.erasing()
@@ -374,8 +367,11 @@ class SqlCases:
         await self.session.execute(update(CounsellorRow).where(CounsellorRow.focus_case.in_(codes)).values(focus_case=None))
         await self.session.execute(delete(CaseRow).where(CaseRow.pseudonym == pseudonym))
         # Messages still owed to the doctor (a reply not yet delivered) go too: nothing is
-        # to reach them after this but the answer to /forget itself, posted after.
+        # to reach them after this but the answer to /forget itself, posted after. So do their
+        # own messages still on the way to a counsellor (each holds their chat, sealed).
         await self.session.execute(delete(OutboxRow).where(OutboxRow.lane == lane_of(self.keyring, reach)))
+        for code in codes:
+            await self.session.execute(delete(OutboxRow).where(OutboxRow.track.like(f"relay:{code}:%")))
 
     async def take_feedback(self, code: str) -> bool:
         result = await self.session.execute(
@@ -403,7 +399,10 @@ class SqlCases:
         await self.session.execute(update(CaseRow).where(CaseRow.code == code).values(**values))
 
     async def remember_copy(self, counsellor_id: int, message_id: int, code: str) -> None:
-        self.session.add(RelayRow(counsellor_id=counsellor_id, message_id=message_id, case_code=code))
+        # Only while the case is active: a copy delivered after it ended (or was erased) links nothing.
+        active = await self.session.scalar(select(CaseRow.code).where(CaseRow.code == code, CaseRow.status == CaseStatus.ACTIVE))
+        if active is not None:
+            self.session.add(RelayRow(counsellor_id=counsellor_id, message_id=message_id, case_code=code))
 
     async def of_copy(self, counsellor_id: int, message_id: int) -> str | None:
         query = select(RelayRow.case_code).where(RelayRow.counsellor_id == counsellor_id, RelayRow.message_id == message_id)

@@ -4,8 +4,10 @@
 takes the exclusive one without waiting, so it refuses while any bot runs (a bot still
 on the old key would not recognise a re-keyed doctor, and would seal under that key).
 
-- SQLite: ``flock`` on the database file. It is independent of SQLite's own (POSIX)
-  locks on Linux, and the kernel drops it when the process ends, however it ends.
+- SQLite: ``flock`` on a file of its own beside the database (``kollega.db-run.lock``), never
+  on the database file itself: closing any descriptor of that file would drop SQLite's own
+  (POSIX) locks on it in this process. The kernel drops the flock when the process ends,
+  however it ends; the empty file stays.
 - PostgreSQL: a session advisory lock on a connection of its own, kept open meanwhile
   (outside SQLAlchemy's transactions, so the per-transaction lock of storage.db is not
   taken); the server drops it when the connection ends.
@@ -37,7 +39,7 @@ async def holding(engine: AsyncEngine, *, exclusive: bool) -> AsyncIterator[None
         if not path or path == ":memory:":
             yield
             return
-        fd = os.open(path, os.O_RDONLY | os.O_CREAT, 0o600)
+        fd = os.open(f"{path}-run.lock", os.O_RDONLY | os.O_CREAT, 0o600)
         try:
             try:
                 fcntl.flock(fd, (fcntl.LOCK_EX if exclusive else fcntl.LOCK_SH) | fcntl.LOCK_NB)

@@ -10,7 +10,7 @@ tag of every possible (role, county) of each month. The same expressions run on
 SQLite and PostgreSQL; only the period bucket differs by dialect.
 
 Periods are ISO weeks (``2026-W47``) or calendar months (``2026-11``) of the
-hour-truncated UTC event time. ``since`` and ``until`` (inclusive dates) are
+UTC day an event was counted in. ``since`` and ``until`` (inclusive dates) are
 widened to whole periods: a period is always counted in full, so two exports
 can never be subtracted to expose a few days (see ``flows.disclosure``).
 

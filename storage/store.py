@@ -8,6 +8,7 @@ opened here, so nothing outside storage opens a transaction except through the f
 
 from __future__ import annotations
 
+import asyncio
 import logging
 from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
 from contextlib import asynccontextmanager
@@ -20,7 +21,7 @@ from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 
 from storage import outbox
-from storage.db import scrub, sessionmaker
+from storage.db import ERASED_TABLES, scrub, sessionmaker
 from storage.models import OutboxRow, ProcessedUpdateRow
 from storage.outbox import Outgoing
 from storage.rekey import under_retired
@@ -92,6 +93,11 @@ class SqlStore:
         self.scrubs = 0
         """Scrubs that finished, for the tests and the benchmarks."""
         self._scrub_owed = False
+        self.inline_scrub = False
+        """Scrub inside the unit's own task, before it returns (tests that dispose engines at will)."""
+        self._scrub_wanted = False
+        self._scrub_tables: set[str] = set()
+        self._scrubbing: asyncio.Task[None] | None = None
         self._erasing_notices: set[int] = set()
         """Outbox rows posted by a unit that erased something (telling a counsellor that a case
         was erased names its code): the unit that deletes them once delivered scrubs too."""
@@ -149,19 +155,55 @@ class SqlStore:
         if tx.posted and self.on_commit is not None:
             self.on_commit([message for message, _ in tx.posted])
         if tx.erased or notices or self._scrub_owed:
-            await self._scrub()
+            self.scrub_soon()
+            if self.inline_scrub:
+                await self._scrub_while_wanted()
 
-    async def _scrub(self) -> None:
-        """Erase on disk what the committed unit deleted; owed to the next unit when it cannot."""
+    def scrub_soon(self, tables: Sequence[str] = ERASED_TABLES) -> None:
+        """Erase on disk what committed units deleted (``storage.db.scrub``), in the background.
+
+        Off the update's path: the unit is committed and answered first. One scrub at a time;
+        requests while one runs are folded into one more run after it. One that cannot finish
+        now (a reader mid-snapshot, a table lock) is owed, and asked for again after the next
+        unit of work, or by :meth:`settle`.
+        """
         if self.engine is None:
             return
-        try:
-            done = await scrub(self.engine)
-        except Exception:  # the unit is committed: a failed scrub must not undo or fail it
-            log.warning("could not scrub the database files; trying again after the next unit", exc_info=True)
-            done = False
-        self._scrub_owed = not done
-        self.scrubs += done
+        self._scrub_wanted = True
+        self._scrub_tables.update(tables)
+        if self.inline_scrub:
+            return
+        if self._scrubbing is None or self._scrubbing.done():
+            self._scrubbing = asyncio.create_task(self._scrub_while_wanted(), name="scrub")
+
+    async def _scrub_while_wanted(self) -> None:
+        assert self.engine is not None
+        while self._scrub_wanted:
+            self._scrub_wanted = False
+            tables, self._scrub_tables = sorted(self._scrub_tables | set(ERASED_TABLES)), set()
+            try:
+                done = await scrub(self.engine, tables)
+            except Exception as error:  # the units are committed: a failed scrub must not fail them
+                log.warning("could not scrub the database files (%s); trying again later", type(error).__name__)
+                done = False
+            self._scrub_owed = not done
+            self.scrubs += done
+            if not done:
+                self._scrub_tables.update(tables)  # owed, with every table it was asked for
+                return
+
+    async def settle(self, tries: int = 50) -> bool:
+        """Wait until no scrub is running or owed (shutdown, tests); True if all were done."""
+        for attempt in range(tries):
+            if self._scrubbing is not None:
+                await asyncio.gather(self._scrubbing, return_exceptions=True)
+            if not self._scrub_owed:
+                return True
+            await asyncio.sleep(min(0.01 * 2**attempt, 0.5))
+            self.scrub_soon()
+            if self.inline_scrub:
+                await self._scrub_while_wanted()
+        return False
 
     async def post(self, messages: Sequence[Outgoing], now: datetime) -> None:
         """Owe ``messages`` in the unit of work open in this task (delivered once it commits)."""
@@ -228,6 +270,10 @@ class SqlStore:
         async with self.transaction() as tx:
             report = await purge(tx.session, now, policy)
             tx.erased = report.erased
+        # Daily, the counts too: on PostgreSQL every increment left an old version of its row.
+        self.scrub_soon((*ERASED_TABLES, "event_counts"))
+        if self.inline_scrub:
+            await self._scrub_while_wanted()
         return report
 
 

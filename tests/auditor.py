@@ -102,7 +102,7 @@ def duration_joins(rows: Rows) -> int:
         moments = [m for m in (_moment(v) for v in case.values()) if m is not None]
         spans.append(Counter(int((b - a).total_seconds()) for a in moments for b in moments if b > a))
     joined = 0
-    for event in rows.get("events", []):
+    for event in (*rows.get("events", []), *rows.get("event_counts", [])):
         duration = event.get("duration_s")
         if duration is None:
             continue

@@ -193,7 +193,12 @@ def config(database_url: str) -> Config:
 @pytest.fixture
 async def services(config: Config, clock: Clock) -> AsyncIterator[Services]:
     services = await open_services(config, clock)
+    # Scrubs run in the unit's own task here, not in the background (storage.store.SqlStore
+    # scrub_soon): tests dispose their engines at will, and a scrub still running would leak
+    # its connection. tests/test_at_rest.py runs them in the background, as `kollega run` does.
+    services.store.inline_scrub = True
     yield services
+    await services.store.settle()
     await services.engine.dispose()
 
 
@@ -218,6 +223,7 @@ class Harness:
         """Handle one update as ``kollega run`` does (one unit of work), then deliver what it posted."""
         await handle_update(self.app, Update.de_json(update, self.app.bot))
         await self.sender.drain()
+        await self.services.store.settle()  # and the scrub of what it erased, if any
         if self.errors:
             raise self.errors[0]
 
@@ -230,6 +236,7 @@ class Harness:
         before = self.sender.counts["delivered"]
         await tick(self.app)
         await self.sender.drain()
+        await self.services.store.settle()
         return self.sender.counts["delivered"] - before
 
     @property

@@ -22,11 +22,12 @@ from typing import Any
 
 import pytest
 from sqlalchemy import select, text
+from sqlalchemy.exc import OperationalError
 
 from flows.periods import Period
-from storage.models import CaseRow, DraftRow, EventCountRow, OutboxRow
+from storage.models import CaseRow, DraftRow, OutboxRow
 from storage.outbox import Method, Outgoing, lane_of
-from storage.statistics import published_statistics
+from storage.statistics import collect
 from tests import auditor
 from tests.population import populate
 from tests.scenarios import ACCEPT, CONSENT, NOT_COPING, PREFERENCES, SAFETY_NO, SELF, add_counsellor, case_code, walk
@@ -82,6 +83,7 @@ async def _at_rest(harness: Any, tmp_path: Path) -> bytes:
 
 
 async def test_forget_leaves_no_byte_of_the_doctor_at_rest(harness, logs, tmp_path: Path) -> None:
+    harness.services.store.inline_scrub = False  # in the background, as in `kollega run` (Harness.feed settles)
     anna = await add_counsellor(harness, 9001, "Anna")
     kari = harness.user(DOCTOR, "Kari")
     pseudonym = harness.services.keyring.pseudonym(DOCTOR)
@@ -170,6 +172,10 @@ async def test_nothing_at_rest_is_finer_than_an_hour_or_joins_or_names_a_counsel
 
     assert auditor.sub_hour_times(rows) == []
     assert auditor.ordered_ids(rows) == 0
+    if harness.services.engine.dialect.name == "sqlite":  # nor a hidden rowid that counts up
+        async with harness.services.engine.connect() as connection:
+            with pytest.raises(OperationalError, match="no such column: rowid"):
+                await connection.execute(text("SELECT rowid FROM event_counts"))
     assert auditor.duration_joins(rows) == 0
     # Flags and small numbers (a capacity, a count) mean nothing alone; everything else must differ.
     counsellors = {
@@ -191,18 +197,20 @@ async def test_reidentification_audit_over_generated_cases(harness, config) -> N
     # The export still counts county and role: it reads the tags back with the key.
     opened = len(population.doctors)
     async with harness.services.store.transaction() as tx:
-        published = await published_statistics(
-            tx.session, Period.MONTH, 2, since=date(2026, 1, 1), until=date(2027, 12, 31),
+        cells = await collect(
+            tx.session, Period.MONTH, since=date(2026, 1, 1), until=date(2027, 12, 31),
             counties=[c.code for c in config.flow.counties], tagger=harness.services.keyring,
         )  # fmt: skip
-        counted = await tx.session.scalar(select(EventCountRow.count).where(EventCountRow.kind == "case_opened").limit(1))
-    assert counted is not None
 
-    def shown(dimension: str) -> int:
-        return sum(
-            p.result or 0 for p in published if (p.measure, p.dimension, p.statistic) == ("case_opened", dimension, "count")
-        )
+    def counted(dimension: str) -> dict[str, int]:
+        found: dict[str, int] = {}
+        for cell in cells:
+            if (cell.measure, cell.dimension, cell.statistic) == ("case_opened", dimension, "count"):
+                found[cell.value] = found.get(cell.value, 0) + cell.result
+        return found
 
-    # Every case opened is counted under some county and some role (small cells suppressed).
-    assert 0 < shown("county") <= opened and 0 < shown("role") <= opened
-    assert shown("all") == opened
+    by_county, by_role = counted("county"), counted("role")
+    assert sum(counted("all").values()) == opened
+    assert sum(by_county.values()) == opened and by_county.get("unknown", 0) == 0, by_county
+    assert sum(by_role.values()) == opened and by_role.get("unknown", 0) == 0, by_role
+    assert len([n for n in by_county.values() if n]) > 5, "the cases are spread over many counties"

@@ -55,6 +55,7 @@ async def restarted(harness: Harness, config: Config) -> AsyncIterator[Harness]:
         async with app:
             yield again
     finally:
+        await services.store.settle()
         await services.engine.dispose()
 
 
@@ -67,12 +68,23 @@ async def _county_counts(harness: Harness, config: Config) -> dict[str, int]:
     return {p.value: p.result or 0 for p in published if (p.measure, p.dimension) == ("case_opened", "county")}
 
 
-async def _sealed(harness: Harness) -> list[bytes]:
+async def _sealed(harness: Harness, keyring: Keyring) -> list[tuple[bytes, str]]:
+    """Every sealed value at rest, with what it is bound to (under ``keyring``'s pseudonyms)."""
+    found: list[tuple[bytes, str]] = []
     async with harness.services.store.transaction() as tx:
-        drafts = (await tx.session.execute(select(DraftRow.sealed_answers, DraftRow.sealed_reach))).all()
-        cases = (await tx.session.execute(select(CaseRow.sealed_details, CaseRow.sealed_reach))).all()
-        outbox = (await tx.session.execute(select(OutboxRow.sealed_to))).all()
-    return [value for row in (*drafts, *cases, *outbox) for value in row if value is not None]
+        for draft in (await tx.session.scalars(select(DraftRow))).all():
+            found.append((draft.sealed_answers, f"draft:{draft.pseudonym}"))
+            if draft.sealed_reach is not None:
+                found.append((draft.sealed_reach, draft.pseudonym))
+        for case in (await tx.session.scalars(select(CaseRow))).all():
+            if case.sealed_details is not None:
+                found.append((case.sealed_details, f"case:{case.code}"))
+            if case.sealed_reach is not None and case.pseudonym is not None:
+                found.append((case.sealed_reach, case.pseudonym))
+        for row in (await tx.session.scalars(select(OutboxRow))).all():
+            found.append((row.sealed_to, "outbox:to"))
+    assert found, "something is sealed"
+    return found
 
 
 async def test_rotation_keeps_cases_triage_and_timers_working(harness: Harness, config: Config) -> None:
@@ -92,9 +104,11 @@ async def test_rotation_keeps_cases_triage_and_timers_working(harness: Harness, 
         report = await rekey(tx.session, keyring, [c.code for c in config.flow.counties])
         assert await under_retired(tx.session, keyring) == 0
     assert (report.drafts, report.cases, report.counsellors, report.dropped) == (1, 2, 1, 0)
-    for value in await _sealed(harness):
+    only_old = Keyring(config.secret_key)
+    for value, bound_to in await _sealed(harness, keyring):
+        assert keyring.unseal_bytes(value, bound_to)  # it opens where it belongs, with the new key
         with pytest.raises(SealBroken):
-            Keyring(config.secret_key).unseal_bytes(value, "anything")
+            only_old.unseal_bytes(value, bound_to)
         assert keyring.sealed_under(value) == keyring.current.id != old.current.id
 
     async with restarted(harness, replace(rotated, retired_keys=())) as bot:
@@ -105,11 +119,12 @@ async def test_rotation_keeps_cases_triage_and_timers_working(harness: Harness, 
         await bot.feed(ola.press("Råd i en krevende situasjon"))  # the step after SELF
         assert "Ja" in bot.telegram.last_to(ola.chat_id).buttons  # on to the safety question
         assert await _county_counts(bot, config) == counted
-        # Ola's reminder and the per's case (still waiting for a counsellor) are still timed.
+        # Ola's reminder and Per's case (still waiting for a counsellor) are still timed.
+        ola_before, per_before = len(bot.telegram.texts_to(ola.chat_id)), len(bot.telegram.texts_to(per.chat_id))
         sent = await bot.tick(hours=30)
         assert sent > 0
-        assert any("påbegynt" in (t or "") or "venter" in (t or "") for t in bot.telegram.texts_to(ola.chat_id))
-        assert any(queued in (t or "") for t in bot.telegram.texts_to(per.chat_id))
+        assert len(bot.telegram.texts_to(ola.chat_id)) > ola_before, "Ola's reminder came"
+        assert any(queued in (t or "") for t in bot.telegram.texts_to(per.chat_id)[per_before:]), "Per heard about his case"
         assert not bot.errors
 
 
@@ -186,3 +201,16 @@ def test_a_guessable_secret_is_refused(tmp_path: Path, capsys: Any) -> None:
         assert main(["db", "upgrade", "--config", str(path)]) == 2
         error = capsys.readouterr().err
         assert "secrets.secret_key" in error and "guessable" in error and weak not in error
+
+
+async def test_a_guessable_secret_can_be_rotated_away(tmp_path: Path, capsys: Any) -> None:
+    """An installation that started with a weak secret is refused, and `keys rotate` is its way out."""
+    path = write_config(
+        tmp_path / "weak.toml",
+        {"database": {"url": f"sqlite+aiosqlite:///{tmp_path / 'k.db'}"}, "secrets": {"secret_key": "passwordpassword"}},
+    )
+    assert await asyncio.to_thread(main, ["db", "upgrade", "--config", str(path)]) == 2
+    assert "kollega keys rotate" in capsys.readouterr().err
+    assert await asyncio.to_thread(main, ["keys", "rotate", "--config", str(path)]) == 0
+    assert await asyncio.to_thread(main, ["db", "upgrade", "--config", str(path)]) == 0
+    assert load(path, require_token=False).secret_key != "passwordpassword"

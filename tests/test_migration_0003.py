@@ -49,6 +49,18 @@ async def _old_database(url: str, keyring: Keyring) -> Any:
             "feedback_given": False, "followup": False,
         }  # fmt: skip
         await run(text(f"INSERT INTO cases ({', '.join(case)}) VALUES ({', '.join(':' + k for k in case)})"), case)
+        # An ended case whose doctor booked a follow-up: its chat is sealed bound to the code.
+        ended = {**case, "code": "K-ENDED2", "status": "closed", "closed_at": ACCEPTED, "closed_by": "counsellor",
+                 "followup": True, "sealed_reach": _legacy_seal(keyring, 7003, "K-ENDED2"),
+                 "pseudonym": keyring.pseudonym(7003)}  # fmt: skip
+        await run(text(f"INSERT INTO cases ({', '.join(ended)}) VALUES ({', '.join(':' + k for k in ended)})"), ended)
+        await run(text(
+            "INSERT INTO relay_messages (counsellor_id, message_id, case_code) VALUES (1, 55, 'K-ENDED2')"
+        ))  # fmt: skip
+        await run(
+            text("INSERT INTO outbox (lane, sealed_to, method, payload, attempts, due_at) VALUES ('l', :t, 'send', '{}', 0, :d)"),
+            {"t": _legacy_seal(keyring, 9001, "outbox:to"), "d": ACCEPTED},
+        )
         await run(text(
             "INSERT INTO offers (case_code, counsellor_id, status, offered_at, deadline)"
             " VALUES ('K-ABCDEF', 1, 'accepted', :t, :d)"
@@ -86,12 +98,18 @@ async def test_revision_0003_seals_and_counts_what_was_in_the_clear(database_url
         assert await tx.offers.pending_for("K-ABCDEF") is None
         offers = (await tx.session.execute(text("SELECT case_code, status FROM offers"))).all()
         anna = await tx.roster.counsellor(1)
+        ended = await tx.cases.get("K-ENDED2")
+        assert ended is not None and ended.counsellor_id is None and ended.reader_language == "en"
+        assert await tx.cases.followup_reach("K-ENDED2") == 7003
+        assert await tx.cases.of_copy(1, 55) is None, "an ended case keeps no relay links"
+        owed = await store.take_owed(ACCEPTED, [])
     rows = await auditor.rows_at_rest(engine)
     await engine.dispose()
 
     assert "events" not in rows
     assert [tuple(o) for o in offers] == [("K-ABCDEF", "accepted")], "the open case's offer survives"
     assert anna is not None and anna.last_offer_turn == 1 and anna.open_cases == 1
+    assert [message.to for message in owed] == [9001], "a message owed before is still delivered"
     assert {(kind, family, duration, score, n) for kind, family, duration, score, n in counts} >= {
         ("case_accepted", "pathway,urgent,duration", 1800, None, 1),  # 21 min, kept as "within 30 minutes"
         ("feedback", "score", None, 4, 1),

@@ -33,7 +33,9 @@ def main(argv: list[str] | None = None) -> int:
         return 2
     try:
         if getattr(args, "needs_config", False):
-            config = load(Path(args.config), require_token=args.needs_token)
+            config = load(
+                Path(args.config), require_token=args.needs_token, strong_secret=not getattr(args, "weak_secret_ok", False)
+            )
             return int(args.func(config, args))
         return int(args.func(args))
     except ConfigError as error:

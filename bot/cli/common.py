@@ -14,7 +14,7 @@ from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession
 
 from bot.config import Config
-from storage.db import create_engine, sessionmaker, upgrade
+from storage.db import ERASED_TABLES, create_engine, scrub, sessionmaker, upgrade
 
 T = TypeVar("T")
 Command = Callable[[Config, argparse.Namespace], int]
@@ -83,11 +83,19 @@ async def database(config: Config, migrate: bool = True) -> AsyncIterator[AsyncE
         await engine.dispose()
 
 
-def run(config: Config, work: Callable[[AsyncSession], Awaitable[T]], migrate: bool = True) -> T:
-    """``work`` in one transaction on the configured database, from a synchronous command."""
+def run(config: Config, work: Callable[[AsyncSession], Awaitable[T]], migrate: bool = True, erases: bool = False) -> T:
+    """``work`` in one transaction on the configured database, from a synchronous command.
+
+    ``erases``: the work deletes what names a doctor, so the files are scrubbed after it
+    (``storage.db.scrub``), as the running bot does after such a unit of work.
+    """
 
     async def go() -> T:
-        async with database(config, migrate) as engine, sessionmaker(engine).begin() as session:
-            return await work(session)
+        async with database(config, migrate) as engine:
+            async with sessionmaker(engine).begin() as session:
+                result = await work(session)
+            if erases and not await scrub(engine, (*ERASED_TABLES, "event_counts")):
+                print("kollega: the database files could not be scrubbed now; the running bot does it later", file=sys.stderr)
+            return result
 
     return asyncio.run(go())

@@ -18,14 +18,16 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import json
 import os
 import re
 import secrets
 from pathlib import Path
+from typing import Any
 
 from bot.cli.common import Usage, config_option, database, one_line_errors, options
 from bot.config import Config, load
-from storage.db import sessionmaker
+from storage.db import ALL_TABLES, scrub, sessionmaker
 from storage.rekey import Rekeyed, rekey, under_retired
 from storage.runlock import InUse, holding
 from storage.sealing import SealBroken
@@ -39,7 +41,8 @@ def add_commands(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> No
     rotate = keys_sub.add_parser(
         "rotate", parents=[own, config_option()], help="make a new secret and re-key everything to it (bot stopped)"
     )
-    rotate.set_defaults(func=run_rotate)
+    # A guessable secret is refused everywhere else; rotating is how to get rid of one.
+    rotate.set_defaults(func=run_rotate, weak_secret_ok=True)
 
 
 class Unfinished(Exception):
@@ -71,20 +74,33 @@ def run_rotate(config: Config, args: argparse.Namespace) -> int:
 async def _rotate(config: Config, path: Path, *, fresh: bool) -> tuple[Config, Rekeyed]:
     """Steps 2 to 4 of the module's docstring, holding the database alone throughout."""
     async with database(config) as engine, holding(engine, exclusive=True):
+        original = path.read_bytes()  # noqa: ASYNC240 - a small file, read once
         if fresh:
             _write_keys(path, secrets.token_urlsafe(32), [config.secret_key])
-            config = load(path, require_token=False)
-        keyring = config.keyring()
-        async with sessionmaker(engine).begin() as session:
-            report = await rekey(session, keyring, [county.code for county in config.flow.counties])
-            left = await under_retired(session, keyring)
-            if left:
-                raise Unfinished(f"{left} sealed values would still be under a retired key; nothing was changed")
+            config = load(path, require_token=False, strong_secret=False)
+        try:
+            report = await _rekey(engine, config)
+        except BaseException:
+            if fresh:  # the database was not changed: neither is the config
+                _replace(path, original)
+            raise
+        # Every table was rewritten: no version of a row under the old key stays on disk.
+        await scrub(engine, ALL_TABLES)
         _write_keys(path, config.secret_key, [])
     return load(path, require_token=False), report
 
 
-SECRET_LINE = re.compile(r'^(\s*secret_key\s*=\s*)"[^"\n]*"[ \t]*$', re.MULTILINE)
+async def _rekey(engine: Any, config: Config) -> Rekeyed:
+    keyring = config.keyring()
+    async with sessionmaker(engine).begin() as session:
+        report = await rekey(session, keyring, [county.code for county in config.flow.counties])
+        left = await under_retired(session, keyring)
+        if left:
+            raise Unfinished(f"{left} sealed values would still be under a retired key; the database was not changed")
+    return report
+
+
+SECRET_LINE = re.compile(r'^(\s*secret_key\s*=\s*)"(?:[^"\\\n]|\\.)*"[ \t]*$', re.MULTILINE)
 RETIRED_LINE = re.compile(r"^\s*retired_keys\s*=.*\n?", re.MULTILINE)
 
 
@@ -94,12 +110,18 @@ def _write_keys(path: Path, secret: str, retired: list[str]) -> None:
     if not SECRET_LINE.search(text):
         raise Usage(f'{path} has no `secret_key = "..."` line in [secrets] for this command to replace')
     text = RETIRED_LINE.sub("", text)
-    extra = ("\nretired_keys = [" + ", ".join(f'"{old}"' for old in retired) + "]") if retired else ""
-    text = SECRET_LINE.sub(lambda m: f'{m.group(1)}"{secret}"{extra}', text, count=1)
+    # JSON's string escapes are TOML's basic-string escapes: any secret is written as itself.
+    extra = ("\nretired_keys = [" + ", ".join(json.dumps(old) for old in retired) + "]") if retired else ""
+    text = SECRET_LINE.sub(lambda m: f"{m.group(1)}{json.dumps(secret)}{extra}", text, count=1)
+    _replace(path, text.encode("utf-8"))
+
+
+def _replace(path: Path, content: bytes) -> None:
+    """Replace the file at once (a new file renamed over it), readable by its owner only."""
     temporary = path.with_name(f".{path.name}.rotating")
     descriptor = os.open(temporary, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
-    with os.fdopen(descriptor, "w", encoding="utf-8") as out:
-        out.write(text)
+    with os.fdopen(descriptor, "wb") as out:
+        out.write(content)
         out.flush()
         os.fsync(out.fileno())
     os.replace(temporary, path)

@@ -105,7 +105,7 @@ def _output(path: str | None) -> Iterator[TextIO]:
 @one_line_errors("kollega purge")
 def run_purge(config: Config, args: argparse.Namespace) -> int:
     """Purge now and print how many rows of each kind went."""
-    report = run(config, lambda s: purge(s, utcnow(), config.retention_policy()), migrate=False)
+    report = run(config, lambda s: purge(s, utcnow(), config.retention_policy()), migrate=False, erases=True)
     print(describe(report))
     return 0
 

@@ -149,6 +149,11 @@ def _seal_cases(bind: Any) -> None:
             sa.text("UPDATE cases SET sealed_details = :d, sealed_reach = :r, closed_on = :c, escalated = :e WHERE code = :k"),
             {"d": sealed, "r": reach, "c": closed.date() if closed else None, "e": row["escalated_at"] is not None, "k": row["code"]},
         )
+    # An ended case keeps no counsellor, offers or relay links (storage.repositories SqlCases._end).
+    ended_codes = "SELECT code FROM cases WHERE closed_at IS NOT NULL"
+    bind.execute(sa.text(f"DELETE FROM offers WHERE case_code IN ({ended_codes})"))
+    bind.execute(sa.text(f"DELETE FROM relay_messages WHERE case_code IN ({ended_codes})"))
+    bind.execute(sa.text("UPDATE cases SET counsellor_id = NULL WHERE closed_at IS NOT NULL"))
     with op.batch_alter_table('cases', recreate='never') as batch_op:
         for name in CASE_COLUMNS:
             batch_op.drop_column(name)
