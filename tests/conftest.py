@@ -9,6 +9,7 @@ with its reason (``SQLITE_ONLY`` below, or ``@pytest.mark.sqlite_only("why")``).
 
 from __future__ import annotations
 
+import gc
 import os
 import secrets
 from collections.abc import AsyncIterator, Callable, Iterator
@@ -167,6 +168,14 @@ def postgres_server() -> pg.Server:
 
 
 @pytest.fixture(autouse=True)
+def _connections_closed_by_their_own_test() -> Iterator[None]:
+    """Collect garbage as each test ends, so that a database connection a test left open is
+    reported (ResourceWarning, an error here) against that test, not a later one."""
+    yield
+    gc.collect()
+
+
+@pytest.fixture(autouse=True)
 def _privacy_scan_reads_a_dump_on_postgresql(request: pytest.FixtureRequest, monkeypatch: pytest.MonkeyPatch) -> None:
     """On PostgreSQL the database is not a file in the test's folder: a privacy scan
     (``tests.privacy.findings``) first writes a ``pg_dump`` of the test's database there,
@@ -263,6 +272,9 @@ async def harness(config: Config, services: Services, clock: Clock) -> AsyncIter
     services.service.on_failure = harness.errors.append
     async with app:
         yield harness
+    # As `kollega run` stops: the sender's lanes end (mid-unit ones roll back) before the
+    # engine is disposed (the services fixture), so no connection is left half-closed.
+    await sender.close()
 
 
 # --- the real `kollega run` process against the loopback Bot API stand-in ---------------------
