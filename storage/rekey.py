@@ -117,12 +117,10 @@ async def rekey(session: AsyncSession, keyring: Keyring, counties: Sequence[str]
                 update(CaseRow).execution_options(synchronize_session=False).where(CaseRow.code == case.code).values(**values)
             )
 
-    timers = 0
     for old, new in renamed.items():
-        result = await session.execute(
+        await session.execute(
             update(TimerRow).execution_options(synchronize_session=False).where(TimerRow.subject == old).values(subject=new)
         )
-        timers += int(getattr(result, "rowcount", 0) or 0)
 
     counsellors = (await session.scalars(select(CounsellorRow))).all()
     for counsellor in counsellors:

@@ -58,6 +58,11 @@ def new_case_code() -> str:
     return "K-" + "".join(secrets.choice(CODE_ALPHABET) for _ in range(6))
 
 
+def upsert_insert(session: AsyncSession) -> Any:
+    """The dialect's INSERT, which has ON CONFLICT (SQLite and PostgreSQL spell it alike)."""
+    return postgresql_insert if session.bind is not None and session.bind.dialect.name == "postgresql" else sqlite_insert
+
+
 def hour_of(moment: datetime) -> datetime:
     return moment.replace(minute=0, second=0, microsecond=0)
 
@@ -638,7 +643,7 @@ class SqlEvents:
 
     async def record(self, event: Event, now: datetime) -> None:
         """Add 1 to the day's counters this event falls in (no row of its own: storage.statistics)."""
-        insert = postgresql_insert if self.session.bind and self.session.bind.dialect.name == "postgresql" else sqlite_insert
+        insert = upsert_insert(self.session)
         for row in counter_rows(event, now.date(), self.keyring):
             statement = insert(EventCountRow).values(**row, count=1)
             await self.session.execute(

@@ -16,8 +16,6 @@ from contextvars import ContextVar
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy.dialects.postgresql import insert as postgresql_insert
-from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 
 from storage import outbox
@@ -34,6 +32,7 @@ from storage.repositories import (
     SqlStatistics,
     SqlTimers,
     hour_of,
+    upsert_insert,
 )
 from storage.retention import PurgeReport, RetentionPolicy, purge
 from storage.sealing import Keyring, SealBroken
@@ -282,10 +281,8 @@ _CURRENT: ContextVar[SqlTx | None] = ContextVar("kollega_unit_of_work", default=
 
 def _claim(session: AsyncSession, update_id: int, now: datetime) -> Any:
     """INSERT the update's claim unless it exists; RETURNING tells which happened."""
-    dialect = session.bind.dialect.name if session.bind else "sqlite"
-    insert = postgresql_insert if dialect == "postgresql" else sqlite_insert
     return (
-        insert(ProcessedUpdateRow)
+        upsert_insert(session)(ProcessedUpdateRow)
         .values(update_id=update_id, at=hour_of(now))
         .on_conflict_do_nothing(index_elements=[ProcessedUpdateRow.update_id])
         .returning(ProcessedUpdateRow.update_id)

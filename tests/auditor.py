@@ -19,7 +19,7 @@ from __future__ import annotations
 
 from collections import Counter
 from collections.abc import Iterable, Mapping, Sequence
-from datetime import datetime, timedelta
+from datetime import datetime
 from pathlib import Path
 from typing import Any
 
@@ -139,14 +139,6 @@ def occurrences(folder: Path, needles: Iterable[bytes]) -> dict[str, int]:
         if total:
             counts[path.name] = total
     return counts
-
-
-def hour_only(moment: datetime) -> bool:
-    return moment == moment.replace(minute=0, second=0, microsecond=0)
-
-
-def within(moment: datetime, start: datetime, span: timedelta) -> bool:
-    return start <= moment <= start + span
 
 
 def values_in(rows: Mapping[str, list[dict[str, Any]]], table: str) -> set[str]:
