@@ -34,9 +34,10 @@ $(STAMP): pyproject.toml $(LOCK)
 	$(BIN)/pip install --quiet --upgrade pip
 	$(BIN)/pip install --quiet --require-hashes -r $(LOCK)
 	$(BIN)/pip install --quiet --no-deps -e .
+	$(BIN)/pybabel compile --domain kollega --directory flows/locales --statistics
 	touch $(STAMP)
 
-.PHONY: install lock try run test test-sqlite test-postgres bench
+.PHONY: install lock catalogues try run test test-sqlite test-postgres bench
 install: $(STAMP)
 
 # pip-compile reads pyproject.toml (the `test` extra too) and writes every pin with its hashes;
@@ -50,6 +51,17 @@ lock:
 	"$$tmp/venv/bin/pip" install --quiet --upgrade pip pip-tools && \
 	CUSTOM_COMPILE_COMMAND="make lock" "$$tmp/venv/bin/pip-compile" --quiet --extra test --generate-hashes \
 		--strip-extras --no-emit-index-url --no-emit-find-links $(LOCK_ARGS) --output-file $(LOCK) pyproject.toml
+
+# The message catalogues (flows/catalogue.py): extract every key from the code into the template,
+# bring the nb, nn and en translations in line with it (a new key arrives empty, a removed one is
+# dropped) and compile them. tests/test_catalogues.py fails when the committed files lag the code.
+PYBABEL_EXTRACT := extract --mapping-file babel.cfg --no-default-keywords --keyword Text --keyword Plural:1,2 \
+	--keyword N_ --add-comments TRANSLATORS: --sort-by-file --no-location
+catalogues: $(STAMP)
+	$(BIN)/pybabel $(PYBABEL_EXTRACT) --output-file flows/locales/kollega.pot .
+	$(BIN)/pybabel update --domain kollega --input-file flows/locales/kollega.pot --output-dir flows/locales \
+		--no-fuzzy-matching --ignore-obsolete --no-wrap
+	$(BIN)/pybabel compile --domain kollega --directory flows/locales --statistics
 
 try: $(STAMP)
 	$(BIN)/kollega try

@@ -14,7 +14,7 @@ from flows.disclosure import COUNT
 from flows.domain import Pathway
 from flows.events import EventKind
 from flows.periods import Period
-from flows.replies import Chart, Reply, Text
+from flows.replies import Chart, Dated, Reply, Text
 
 
 async def with_picture(reply: Reply) -> Reply:
@@ -74,4 +74,4 @@ def draw_chart(chart: Chart) -> bytes:
 def _tick(start: date, period: Period, say: Callable[..., str]) -> str:
     if period is Period.WEEK:
         return say("stats.chart.week_tick", week=start.isocalendar()[1])
-    return say("stats.chart.month_tick", month=say(f"stats.month_short.{start.month}"), year=start.year)
+    return say("stats.chart.month_tick", month=Dated(start, "LLL y"))

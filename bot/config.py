@@ -12,7 +12,7 @@ from typing import Any
 
 from flows.casework import Timing
 from flows.catalogue import LANGUAGES
-from flows.settings import County, EmergencyNumber, FlowSettings, county_code
+from flows.settings import County, DoctorHelp, EmergencyNumber, FlowSettings, county_code
 from storage.retention import RetentionPolicy
 from storage.sealing import MIN_SECRET_BITS, Keyring, secret_bits
 
@@ -202,9 +202,10 @@ def parse(
                 raise ConfigError(f"emergency[{i}].number", "missing")
             labels = {lang: str(entry[lang]) for lang in LANGUAGES if isinstance(entry.get(lang), str)}
             if not labels:
-                raise ConfigError(f"emergency[{i}]", "needs a label in nb or en")
+                raise ConfigError(f"emergency[{i}]", f"needs a label in {_any_language()}")
             parsed.append(EmergencyNumber(entry["number"], labels))
         numbers = tuple(parsed)
+    doctor_help = _doctor_help(data)
 
     words_table = _section(data, "crisis_words") or dict(FlowSettings().crisis_words)
     crisis_words: dict[str, tuple[str, ...]] = {}
@@ -223,6 +224,9 @@ def parse(
         draft_reminder_after=timedelta(hours=reminder),
         draft_expire_after=timedelta(hours=expire),
         expected_reply_hours=int(_positive(service, "expected_reply_hours", 24, "service.expected_reply_hours")),
+        data_controller=_get(service, "data_controller", str, "", "service.data_controller").strip(),
+        privacy_contact=_get(service, "privacy_contact", str, "", "service.privacy_contact").strip(),
+        doctor_help=doctor_help,
     )
     timing = Timing(
         offer=timedelta(minutes=_positive(timeouts, "offer_minutes", 60, "timeouts.offer_minutes")),
@@ -252,6 +256,38 @@ def parse(
         retention_months=retention,
         retired_keys=tuple(retired),
     )
+
+
+def _any_language() -> str:
+    """``nb, nn or en``: the languages a label may be given in."""
+    return f"{', '.join(LANGUAGES[:-1])} or {LANGUAGES[-1]}"
+
+
+def _doctor_help(data: dict[str, Any]) -> tuple[DoctorHelp, ...]:
+    """``[[doctor_help]]``: name, optional contact, a label per language; absent means the defaults, ``[]`` none."""
+    entries = data.get("doctor_help", None)
+    if entries is None:
+        return FlowSettings().doctor_help
+    if not isinstance(entries, list):
+        raise ConfigError("doctor_help", "must be a list of [[doctor_help]] tables")
+    known = {"name", "contact", *LANGUAGES}
+    parsed = []
+    for i, entry in enumerate(entries):
+        if not isinstance(entry, dict):
+            raise ConfigError(f"doctor_help[{i}]", "must be a table")
+        for key, value in entry.items():
+            if key not in known:
+                raise ConfigError(f"doctor_help[{i}].{key}", f"unknown key (expected name, contact, {_any_language()})")
+            if not isinstance(value, str):
+                raise ConfigError(f"doctor_help[{i}].{key}", f"must be a str, got {type(value).__name__} {value!r}")
+        name = entry.get("name", "").strip()
+        if not name:
+            raise ConfigError(f"doctor_help[{i}].name", "missing")
+        labels = {lang: entry[lang].strip() for lang in LANGUAGES if entry.get(lang, "").strip()}
+        if not labels:
+            raise ConfigError(f"doctor_help[{i}]", f"needs a label in {_any_language()}")
+        parsed.append(DoctorHelp(name, entry.get("contact", "").strip(), labels))
+    return tuple(parsed)
 
 
 def _check_sqlite_folder(url: str) -> None:

@@ -16,7 +16,7 @@ from bot import outbox
 from bot.chart import with_picture
 from bot.context import KollegaContext
 from bot.render import parse_callback
-from flows.catalogue import render
+from flows.catalogue import language_of, render
 from flows.clock import Clock
 from flows.inbound import Command, Contact, Edited, Incoming, InGroup, Press, Result, Who, Wrote
 from flows.replies import Text
@@ -80,7 +80,7 @@ async def in_group(update: Update, context: KollegaContext, chat_id: int) -> Non
 def _who(update: Update, context: KollegaContext) -> Who:
     user, chat = update.effective_user, update.effective_chat
     assert user is not None and chat is not None  # guaranteed by the private-chat guard
-    return Who(context.services.keyring.pseudonym(user.id), user.id, chat.id)
+    return Who(context.services.keyring.pseudonym(user.id), user.id, chat.id, language_of(user.language_code))
 
 
 async def _handle(update: Update, context: KollegaContext, read: Callable[[], Incoming]) -> None:

@@ -5,7 +5,7 @@ from __future__ import annotations
 from telegram import InlineKeyboardButton, InlineKeyboardMarkup, KeyboardButton, ReplyKeyboardMarkup, ReplyKeyboardRemove
 
 from flows.catalogue import render
-from flows.replies import Button, Reply
+from flows.replies import Button, Reply, Text
 
 CALLBACK_SEPARATOR = "|"
 MAX_MESSAGE = 4096
@@ -15,7 +15,11 @@ def label(button: Button, language: str) -> str:
     text = render(button.label, language)
     if button.checked is None:
         return text
-    return ("✅ " if button.checked else "⬜ ") + text
+    # Said in words too: a screen reader reads "check mark", not "chosen".
+    if not button.checked:
+        return f"⬜ {text}"
+    chosen = render(Text("common.chosen"), language)
+    return f"✅ {text} – {chosen}"
 
 
 def callback_data(step: str, action: str) -> str:

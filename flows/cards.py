@@ -40,17 +40,19 @@ class Answers(Protocol):
 def card(settings: FlowSettings, answers: Answers, language: str | None) -> Text:
     """The card for these answers; ``language`` is the one the doctor wants to talk in."""
     name = settings.county_name(answers.county)
+    barrier = "barrier_colleague" if answers.seeker == "colleague" else "barrier"
     return Text(
         "card.text",
         {
             "seeker": Text(f"seeker.{answers.seeker}"),
-            "pathway": Text(f"pathway.{answers.pathway}"),
-            "urgency": Text("card.urgent" if answers.urgent else "card.not_urgent"),
+            # The labels the doctor pressed ("Råd i en krevende situasjon"), not a paraphrase.
+            "pathway": Text(f"situation.{answers.pathway}"),
+            "urgency": Text("card.urgent") if answers.urgent else Text("card.not_urgent"),
             "support": [Text(f"support.{s}") for s in answers.support],
-            "barriers": [Text(f"barrier.{b}") for b in answers.barriers],
+            "barriers": [Text(f"{barrier}.{b}") for b in answers.barriers],
             "role": Text(f"role.{answers.role}"),
-            "county": name if name else Text("county.not_said"),
-            "outside": Text("card.outside_yes" if answers.outside_county else "card.outside_no"),
+            "county": name if name else Text("card.county_not_said"),
+            "outside": Text("card.outside_yes") if answers.outside_county else Text("card.outside_no"),
             "contact": Text(f"contact.{answers.contact}"),
             "language": Text(f"language.{language}"),
         },

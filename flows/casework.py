@@ -29,10 +29,10 @@ from datetime import datetime, timedelta
 
 from flows.cards import card
 from flows.clock import Clock
-from flows.domain import NO_COUNTY, WAITING_CASE, Actor, CaseStatus, CaseView, ContactMode, CounsellorView
+from flows.domain import NO_COUNTY, WAITING_CASE, Actor, CaseStatus, CaseView, ContactMode, CounsellorView, Pathway
 from flows.events import Event, EventKind
 from flows.ports import Tx
-from flows.replies import Button, Outbound, Reply, Text
+from flows.replies import Button, Lines, Outbound, ParamValue, Plural, Reply, Text
 from flows.settings import FlowSettings
 
 log = logging.getLogger(__name__)
@@ -166,14 +166,17 @@ class Casework:
             log.debug("case %s offered (offer %d)", case.code, offer.id)
             minutes = round((deadline - now).total_seconds() / 60)
             out.append(Outbound(pick.telegram_id, self._offer_card(case, offer.id, minutes), pick.language, f"offer:{offer.id}"))
-            if not declined:
+            if case.status is CaseStatus.QUEUED and not case.offered_before:
+                # Said once: a re-offer after a decline or a missed deadline changes nothing for them.
                 out += await self._to_doctor(tx, case, Reply(Text("doctor.offered", {"code": case.code})))
         return out
 
     def _offer_card(self, case: CaseView, offer_id: int, minutes: int) -> Reply:
-        key = "offer.card_urgent" if case.urgent else "offer.card"
         buttons = ((Button(Text("offer.accept"), f"accept:{offer_id}"), Button(Text("offer.decline"), f"decline:{offer_id}")),)
-        return Reply(Text(key, {"code": case.code, "card": self.card(case), "minutes": minutes}), buttons, step="offer")
+        params: dict[str, ParamValue] = {"code": case.code, "card": self.card(case), "minutes": minutes}
+        if case.urgent:
+            return Reply(Plural("offer.card_urgent", "offer.card_urgent.plural", "minutes", params), buttons, step="offer")
+        return Reply(Plural("offer.card", "offer.card.plural", "minutes", params), buttons, step="offer")
 
     def card(self, case: CaseView) -> Text:
         return card(self.settings, case, case.language)
@@ -375,7 +378,12 @@ class Casework:
             await tx.roster.focus(counsellor.id, None)
         alias = counsellor.alias if counsellor else ""
         after = self._after_close(case, doctor_pseudonym)
-        doctor_replies = [Reply(Text(f"doctor.closed_by_{by}", {"code": code, "alias": alias})), *after]
+        doctor_replies = [Reply(Text(f"doctor.closed_by_{by}", {"code": code, "alias": alias}))]
+        if case.urgent:
+            doctor_replies.append(Reply(Text("doctor.closed_urgent")))
+        if case.pathway in (Pathway.NOT_COPING, Pathway.WAY_BACK_OR_OUT) and self.settings.doctor_help:
+            doctor_replies.append(self.doctor_help(case.reader_language))
+        doctor_replies += after
         counsellor_reply = Reply(Text(f"case.closed_by_{by}", {"code": code}))
         out: list[Outbound] = []
         if by is Actor.DOCTOR:
@@ -397,9 +405,14 @@ class Casework:
         return [
             Reply(Text("feedback.question"), (scores, (Button(Text("feedback.skip"), "feedback_skip"),)), step="closed"),
             Reply(
-                Text("followup.question", {"weeks": weeks}),
+                Plural("followup.question", "followup.question.plural", "weeks", {"weeks": weeks}),
                 (
-                    (Button(Text("followup.yes", {"weeks": weeks}), f"followup:{case.code}:{tag}"),),
+                    (
+                        Button(
+                            Plural("followup.yes", "followup.yes.plural", "weeks", {"weeks": weeks}),
+                            f"followup:{case.code}:{tag}",
+                        ),
+                    ),
                     (Button(Text("followup.no"), "followup_no"),),
                 ),
                 step="closed",
@@ -452,7 +465,7 @@ class Casework:
             await tx.cases.keep_for_followup(code, reach, pseudonym)
             await tx.timers.set(FOLLOWUP, code, now + self.timing.followup)
             weeks = round(self.timing.followup.days / 7)
-            return Reply(Text("followup.booked", {"weeks": weeks})), case.reader_language
+            return Reply(Plural("followup.booked", "followup.booked.plural", "weeks", {"weeks": weeks})), case.reader_language
         return Reply(Text("stale.unknown_button")), None
 
     async def on_followup(self, tx: Tx, kind: str, subject: str) -> list[Outbound]:
@@ -476,9 +489,11 @@ class Casework:
             await tx.timers.set(CASE_SILENT, case.code, self.clock() + self.timing.silent_case)
             if counsellor is None:
                 return []
-            prompt = Reply(Text("case.silent", {"code": case.code, "hours": hours}))
+            prompt = Reply(Plural("case.silent", "case.silent.plural", "hours", {"code": case.code, "hours": hours}))
             return [Outbound(counsellor.telegram_id, prompt, counsellor.language)]
-        return await self._alert(tx, Text("coordinator.silent", {"code": case.code, "hours": 2 * hours}))
+        return await self._alert(
+            tx, Plural("coordinator.silent", "coordinator.silent.plural", "hours", {"code": case.code, "hours": 2 * hours})
+        )
 
     async def opened(self, tx: Tx, case: CaseView) -> list[Outbound]:
         """A case was confirmed: alert coordinators if urgent, start the waiting clock, route it."""
@@ -495,7 +510,12 @@ class Casework:
         log.info("a case is still waiting after the promised time")
         log.debug("case %s still waiting", case.code)
         still = Reply(Text("doctor.still_waiting", {"code": case.code}))
-        alert = Text("coordinator.overdue", {"code": case.code, "hours": self.settings.expected_reply_hours})
+        alert = Plural(
+            "coordinator.overdue",
+            "coordinator.overdue.plural",
+            "hours",
+            {"code": case.code, "hours": self.settings.expected_reply_hours},
+        )
         return [*await self._to_doctor(tx, case, still), *await self._alert(tx, alert)]
 
     async def on_counsellor_back(self, tx: Tx, kind: str, subject: str) -> list[Outbound]:
@@ -524,11 +544,30 @@ class Casework:
 
     async def _alert(self, tx: Tx, text: Text) -> list[Outbound]:
         language = self.settings.default_language
-        return [Outbound(chat, Reply(text), language) for chat in await tx.roster.coordinators()]
+        chosen = await tx.roster.coordinator_languages()
+        return [Outbound(chat, Reply(text), mine or language) for chat, mine in chosen.items()]
 
     async def urgent_opened(self, tx: Tx, case: CaseView) -> list[Outbound]:
         """Coordinators hear of every urgent case at once (docs/design.md principle 3)."""
         return await self._alert(tx, Text("coordinator.urgent", {"code": case.code, "pathway": _pathway(case)}))
+
+    async def turned_urgent(self, tx: Tx, case: CaseView) -> list[Outbound]:
+        """A case became urgent after it was sent: its counsellor, if it has one, and the coordinators hear."""
+        out: list[Outbound] = []
+        counsellor = await tx.roster.counsellor(case.counsellor_id) if case.counsellor_id is not None else None
+        if counsellor is not None and case.is_active:
+            out.append(
+                Outbound(counsellor.telegram_id, Reply(Text("case.turned_urgent", {"code": case.code})), counsellor.language)
+            )
+        params: dict[str, ParamValue] = {"code": case.code, "pathway": _pathway(case)}
+        if case.is_active:
+            return out + await self._alert(tx, Text("coordinator.turned_urgent_active", params))
+        return out + await self._alert(tx, Text("coordinator.turned_urgent_waiting", params))
+
+    def doctor_help(self, language: str) -> Reply:
+        """Help made for doctors (Villa Sana, the støttekollega scheme), as configured."""
+        lines = Lines(f"• {h.name}: {h.label(language)} {h.contact}".rstrip() for h in self.settings.doctor_help)
+        return Reply(Text("help_for_doctors.text", {"lines": lines}))
 
 
 def _pathway(case: CaseView) -> Text:

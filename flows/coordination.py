@@ -19,7 +19,7 @@ from flows.disclosure import COUNT, MEDIAN, P90, TOTAL, Published, write_csv
 from flows.domain import CaseStatus, CaseView, Due, Pathway
 from flows.events import EventKind
 from flows.periods import Period, period_label, period_start, previous_period
-from flows.replies import Chart, FigureKey, Lines, ParamValue, Reply, Text
+from flows.replies import Chart, Dated, FigureKey, Lines, ParamValue, Reply, Text
 
 HISTORY = 12
 """Periods in the chart and the document, the current one included."""
@@ -120,7 +120,7 @@ def period_name(start: date, period: Period) -> Text:
     if period is Period.WEEK:
         year, week, _ = start.isocalendar()
         return Text("stats.week", {"week": week, "year": year})
-    return Text("stats.month", {"month": Text(f"stats.month_name.{start.month}"), "year": start.year})
+    return Text("stats.month", {"month": Dated(start, "LLLL y")})
 
 
 def _csv(rows: Sequence[Published]) -> bytes:

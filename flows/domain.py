@@ -197,6 +197,8 @@ class CaseView:
     followup: bool = False
     silent_prompted: bool = False
     escalated: bool = False
+    offered_before: bool = False
+    """Offered to a counsellor at least once (the doctor was told then, and is not told again)."""
     pseudonym: str | None = None
     """The doctor's pseudonym while the case can be linked to them (never shown to anyone)."""
 
@@ -226,10 +228,14 @@ class CounsellorView:
     open_cases: int = 0
     focus_case: str | None = None
     enrolling: str | None = None
+    reader_language: str | None = None
+    """Chosen with /language; until then the first language they hold conversations in."""
 
     @property
     def language(self) -> str:
         """The language the bot writes to this counsellor in."""
+        if self.reader_language:
+            return self.reader_language
         return Language.NB if Language.NB in self.languages or not self.languages else self.languages[0]
 
 

@@ -20,6 +20,8 @@ class Who:
     pseudonym: str
     user_id: int
     chat: int
+    language: str = ""
+    """The catalogue language Telegram reports for them (``nb``, ``nn``, ``en``), or "" when it is none of ours."""
 
 
 @dataclass(frozen=True, kw_only=True)

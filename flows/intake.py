@@ -18,11 +18,12 @@ from dataclasses import dataclass
 from flows.casework import Casework, parse_id
 from flows.catalogue import LANGUAGES, render
 from flows.clock import Clock
-from flows.domain import Abandoned, Actor, Barrier, CaseView, SafetyVia, Support, mask
+from flows.crisis import CrisisWords
+from flows.domain import Abandoned, Actor, Barrier, CaseView, Pathway, SafetyVia, Seeker, Support, mask
 from flows.events import Event, EventKind
 from flows.inbound import Result
 from flows.ports import Store, Tx
-from flows.replies import Button, Outbound, Reply, Text
+from flows.replies import Button, Outbound, ParamValue, Plural, Reply, Text
 from flows.settings import FlowSettings
 from flows.triage import Draft, Step, TriageFlow
 
@@ -39,11 +40,16 @@ class Person:
 
     pseudonym: str
     reach: int
+    language: str = ""
+    """The language Telegram reports for them, when it is one of ours: the first message's."""
 
 
 GLOBAL_ACTIONS = (
-    "crisis", "privacy", "cancel", "help", "forget_yes", "forget_no", "lang_nb", "lang_en", "end_case", "keep_case",
+    "crisis", "crisis_undo", "crisis_back", "crisis_now_yes", "crisis_now_no", "privacy", "cancel", "help", "resume",
+    "forget_yes", "forget_no", *(f"lang_{language}" for language in LANGUAGES), "end_case", "keep_case",
 )  # fmt: skip
+CRISIS_CHECK = "crisis_check"
+"""The step of "does this concern you now?", asked after crisis words before anything is escalated."""
 
 
 class Intake:
@@ -53,14 +59,19 @@ class Intake:
         self.store = store
         self.clock = clock
         self.casework = casework
-        self._crisis = _crisis_pattern(self.settings)
+        self.crisis_words = CrisisWords(self.settings.crisis_words)
 
     def is_crisis(self, text: str) -> bool:
-        return bool(self._crisis.search(text))
+        return self.crisis_words.matches(text)
 
     # --- talking with a counsellor ------------------------------------------------------
     async def crisis_in_case(self, person: Person) -> Result:
-        """Crisis words written to a counsellor: they are passed on, and the numbers shown too."""
+        """Crisis words written to a counsellor: passed on, the numbers shown, and one question.
+
+        Nothing is escalated on words alone: a doctor may be writing about a patient. "Does
+        this concern you now?" decides; yes makes the case urgent, and its counsellor and the
+        coordinators are told.
+        """
         return await self._global(person, "crisis", via=SafetyVia.WORDS)
 
     # --- what a doctor can do --------------------------------------------
@@ -94,26 +105,29 @@ class Intake:
                 return Result(self._language(person), [Reply(Text("stale.no_conversation"))])
             if step != draft.state:
                 result = Result(draft.language, [Reply(Text("stale.earlier_question"))])
-                return await self._ask(tx, person, draft, result)
+                return await self._ask(tx, person, draft, result, again=True)
             return await self._answer(tx, person, draft, action)
 
     async def text(self, person: Person, text: str) -> Result:
         """Typed text: crisis words, or a typed answer to the current question."""
-        if self._crisis.search(text):
+        if self.is_crisis(text):
             return await self._global(person, "crisis", via=SafetyVia.WORDS)
         async with self.store.transaction() as tx:
             draft = await tx.drafts.get(person.pseudonym)
             if draft is None:
                 case = await tx.cases.of_doctor(person.pseudonym)
                 if case is not None:
-                    return Result(case.reader_language, [self._status(case)])
+                    return Result(case.reader_language, [Reply(Text("doctor.not_passed_on")), self._status(case)])
+                # Perhaps a first "hei", perhaps a word after a case ended (an ended case is not
+                # linked to anyone, so which is not known): either way, say it went nowhere.
                 draft = await self._new_draft(tx, person)
-                return await self._ask(tx, person, draft, Result(draft.language))
+                result = Result(draft.language, [Reply(Text("hint.nothing_open"))])
+                return await self._ask(tx, person, draft, result)
             option = self._typed_option(draft, text)
             if option is not None:
                 return await self._answer(tx, person, draft, option)
             result = Result(draft.language, [Reply(Text("hint.use_buttons"))])
-            return await self._ask(tx, person, draft, result)
+            return await self._ask(tx, person, draft, result, again=True)
 
     async def unsupported(self, person: Person, hint: str = "hint.media") -> Result:
         """A sticker, photo, voice note or other media mid-triage (or an edited message: ``hint.edited``)."""
@@ -122,10 +136,10 @@ class Intake:
             if draft is None:
                 case = await tx.cases.of_doctor(person.pseudonym)
                 if case is not None:
-                    return Result(case.reader_language, [self._status(case)])
+                    return Result(case.reader_language, [Reply(Text("doctor.not_passed_on")), self._status(case)])
                 return Result(self._language(person), [Reply(Text("hint.media_no_conversation"))])
             result = Result(draft.language, [Reply(Text(hint))])
-            return await self._ask(tx, person, draft, result)
+            return await self._ask(tx, person, draft, result, again=True)
 
     async def command(self, person: Person, name: str) -> Result:
         """/help, /privacy, /cancel, /forget, /status, /language (and unknown ones)."""
@@ -137,8 +151,8 @@ class Intake:
             return Result(language, [Reply(Text("forget.confirm"), buttons, step="forget")])
         if name == "language":
             language = await self._reader_language(person)
-            buttons = ((Button(Text("language.nb"), "lang_nb"), Button(Text("language.en"), "lang_en")),)
-            return Result(language, [Reply(Text("language.choose"), buttons, step="language_ui")])
+            choices = (tuple(Button(_SWITCH_TO[lang], f"lang_{lang}") for lang in LANGUAGES),)
+            return Result(language, [Reply(Text("language.choose"), choices, step="language_ui")])
         if name == "status":
             async with self.store.transaction() as tx:
                 case = await tx.cases.of_doctor(person.pseudonym)
@@ -147,14 +161,14 @@ class Intake:
                 draft = await tx.drafts.get(person.pseudonym)
                 if draft is not None:
                     result = Result(draft.language, [Reply(Text("status.in_triage"))])
-                    return await self._ask(tx, person, draft, result)
+                    return await self._ask(tx, person, draft, result, again=True)
                 return Result(self._language(person), [Reply(Text("status.nothing"))])
         # An unknown command: say so kindly and show where we are.
         async with self.store.transaction() as tx:
             draft = await tx.drafts.get(person.pseudonym)
             if draft is not None:
                 result = Result(draft.language, [Reply(Text("hint.unknown_command"))])
-                return await self._ask(tx, person, draft, result)
+                return await self._ask(tx, person, draft, result, again=True)
             case = await tx.cases.of_doctor(person.pseudonym)
             language = case.reader_language if case else self._language(person)
             return Result(language, [Reply(Text("hint.unknown_command")), Reply(Text("help.text"))])
@@ -172,11 +186,11 @@ class Intake:
             await tx.drafts.put(subject, draft, reach, now)
             await tx.timers.set(DRAFT_EXPIRY, subject, now + self.settings.draft_expire_after)
             hours = round(self.settings.draft_expire_after.total_seconds() / 3600)
-            question = self._question(draft)
-            # One message, not two: the reminder above the question it is about.
-            reminder = Text("reminder.text", {"hours": hours})
-            text = Text("reminder.with_question", {"reminder": reminder, "question": question.text})
-            return [Outbound(reach, Reply(text, question.buttons, step=question.step), draft.language)]
+            # Not the question itself: a lock screen shows the start of a message, and "Har du
+            # tanker om å skade deg selv?" must not be what it shows. One press brings it back.
+            reminder = Plural("reminder.text", "reminder.text.plural", "hours", {"hours": hours})
+            buttons = ((Button(Text("reminder.resume"), "resume"),),)
+            return [Outbound(reach, Reply(reminder, buttons, step="reminder"), draft.language)]
         if kind == DRAFT_EXPIRY:
             await tx.drafts.delete(subject)
             await tx.timers.clear_all(subject)
@@ -193,18 +207,13 @@ class Intake:
             result = Result(language)
             now = self.clock()
             if action == "crisis":
-                result.replies.append(self.crisis_reply(language))
-                await tx.events.record(Event(EventKind.SAFETY_SHOWN, actor=via, seeker=draft.seeker if draft else None), now)
-                if draft is not None:
-                    draft.urgent = True
-                    await tx.drafts.put(person.pseudonym, draft, person.reach, now)
-                elif case is not None:
-                    if not case.urgent:
-                        await tx.cases.mark_urgent(case.code)
-                        result.outbound += await self.casework.urgent_opened(tx, case)
-                    return result
-            elif action in ("help", "privacy"):
-                result.replies.append(Reply(Text(f"{action}.text")))
+                return await self._crisis(tx, person, draft, case, result, via)
+            if action.startswith("crisis_"):
+                return await self._crisis_answer(tx, person, draft, case, result, action)
+            if action == "help":
+                result.replies.append(Reply(Text("help.text")))
+            elif action == "privacy":
+                result.replies.append(self.privacy_reply())
             elif action == "cancel":
                 return await self._cancel(tx, person, draft, case, result)
             elif action == "forget_yes":
@@ -220,7 +229,7 @@ class Intake:
             elif action == "forget_no":
                 result.replace = True
                 result.replies.append(Reply(Text("forget.kept")))
-            elif action.startswith("lang_"):
+            elif action.startswith("lang_") and action.removeprefix("lang_") in LANGUAGES:
                 language = action.removeprefix("lang_")
                 result.language = language
                 result.replace = True
@@ -236,7 +245,76 @@ class Intake:
                 await tx.drafts.put(person.pseudonym, draft, person.reach, now)
             if draft is None:
                 return result
-            return await self._ask(tx, person, draft, result)
+            return await self._ask(tx, person, draft, result, again=not action.startswith("lang_"))
+
+    async def _crisis(
+        self, tx: Tx, person: Person, draft: Draft | None, case: CaseView | None, result: Result, via: SafetyVia
+    ) -> Result:
+        """The numbers at once, whatever the step; then what may be escalated, and how to undo it.
+
+        Words escalate nothing on their own ("pasienten min begikk selvmord" is work talk): one
+        question, "does this concern you now?", decides. The 🆘 button is a plain "yes", so it
+        marks the draft urgent at once, and one more press takes an accidental press back.
+        """
+        now = self.clock()
+        colleague = draft is not None and draft.seeker == Seeker.COLLEAGUE
+        await tx.events.record(Event(EventKind.SAFETY_SHOWN, actor=via, seeker=draft.seeker if draft else None), now)
+        if via is SafetyVia.WORDS and (draft is not None or case is not None):
+            result.replies.append(self.crisis_reply(result.language, colleague))
+            question = Text("crisis.concerns_now_colleague") if colleague else Text("crisis.concerns_now")
+            buttons = ((Button(Text("crisis.now_yes"), "crisis_now_yes"), Button(Text("crisis.now_no"), "crisis_now_no")),)
+            result.replies.append(Reply(question, buttons, step=CRISIS_CHECK))
+            return result
+        if case is not None:
+            # A 🆘 pressed on an old triage message once the case is open: a plain yes.
+            return await self._case_turns_urgent(tx, case, result, shown=True)
+        rows: list[tuple[Button, ...]] = []
+        if draft is not None:
+            if not draft.urgent:
+                draft.urgent = draft.urgent_by_button = True
+                await tx.drafts.put(person.pseudonym, draft, person.reach, now)
+            rows.append((Button(Text("crisis.back"), "crisis_back"),))
+            if draft.urgent_by_button:
+                rows.append((Button(Text("crisis.undo"), "crisis_undo"),))
+        reply = self.crisis_reply(result.language, colleague)
+        result.replies.append(Reply(reply.text, tuple(rows), step=CRISIS_CHECK))
+        return result
+
+    async def _crisis_answer(
+        self, tx: Tx, person: Person, draft: Draft | None, case: CaseView | None, result: Result, action: str
+    ) -> Result:
+        """ "Does this concern you now?" answered, an accidental 🆘 taken back, or "carry on"."""
+        result.replace = True
+        if action == "crisis_now_yes":
+            if case is not None:
+                return await self._case_turns_urgent(tx, case, result, shown=False)
+            if draft is not None:
+                draft.urgent, draft.urgent_by_button = True, False
+                result.replies.append(Reply(Text("crisis.marked_urgent")))
+        elif action == "crisis_now_no":
+            result.replies.append(Reply(Text("crisis.not_now")))
+        elif action == "crisis_undo" and draft is not None and draft.urgent_by_button:
+            draft.urgent, draft.urgent_by_button = False, False
+            result.replies.append(Reply(Text("crisis.undone")))
+        elif action == "crisis_back" and draft is None and case is None:
+            result.replies.append(Reply(Text("stale.no_conversation")))
+        if draft is None:
+            if case is not None and not result.replies:
+                result.replies.append(self._status(case))
+            return result
+        return await self._ask(tx, person, draft, result, again=True)
+
+    async def _case_turns_urgent(self, tx: Tx, case: CaseView, result: Result, *, shown: bool) -> Result:
+        """Urgent from now on: first in the queue, and the counsellor (if any) and coordinators told."""
+        if shown:
+            result.replies.append(self.crisis_reply(result.language, False))
+        if not case.urgent:
+            await tx.cases.mark_urgent(case.code)
+            result.outbound += await self.casework.turned_urgent(tx, case)
+        params: dict[str, ParamValue] = {"code": case.code, "alias": case.counsellor_alias or ""}
+        said = Text("crisis.case_urgent_active", params) if case.is_active else Text("crisis.case_urgent_waiting", params)
+        result.replies.append(Reply(said))
+        return result
 
     async def _cancel(self, tx: Tx, person: Person, draft: Draft | None, case: CaseView | None, result: Result) -> Result:
         now = self.clock()
@@ -280,8 +358,8 @@ class Intake:
         before = Step(draft.state)
         if not self.flow.press(draft, action):
             known = any(o.action == action for o in self.flow.options(draft))
-            hint = "support.pick_one" if known else "stale.unknown_button"
-            return await self._ask(tx, person, draft, Result(draft.language, [Reply(Text(hint))]))
+            hint = Text("support.pick_one") if known else Text("stale.unknown_button")
+            return await self._ask(tx, person, draft, Result(draft.language, [Reply(hint)]), again=True)
         now = self.clock()
         after = Step(draft.state)
         result = Result(draft.language, replace=after == before)
@@ -289,7 +367,7 @@ class Intake:
             await tx.events.record(Event(EventKind.PATHWAY_CHOSEN, pathway=draft.pathway, seeker=draft.seeker), now)
         if after is Step.CRISIS:
             await tx.events.record(Event(EventKind.SAFETY_SHOWN, actor=SafetyVia.ANSWER, seeker=draft.seeker), now)
-            result.replies.append(self.crisis_reply(draft.language))
+            result.replies.append(self.crisis_reply(draft.language, draft.seeker == Seeker.COLLEAGUE))
         if after is Step.WAITING:
             case = await tx.cases.open(person.pseudonym, draft, person.reach, now)
             await tx.drafts.delete(person.pseudonym)
@@ -297,13 +375,22 @@ class Intake:
             await tx.events.record(_opened_event(draft), now)
             log.info("a case was opened%s", " (urgent)" if case.urgent else "")
             log.debug("case %s opened", case.code)
+            if case.pathway in (Pathway.NOT_COPING, Pathway.WAY_BACK_OR_OUT) and self.settings.doctor_help:
+                result.replies.append(self.casework.doctor_help(result.language))
+            # Messages will come now, unasked: how to keep them off the lock screen. The case
+            # code comes last, where the eye lands.
+            result.replies.append(Reply(Text("privacy.preview_tip")))
             result.replies.append(self._waiting(case))
             result.outbound += await self.casework.opened(tx, case)
             return result
         return await self._ask(tx, person, draft, result)
 
-    async def _ask(self, tx: Tx, person: Person, draft: Draft, result: Result) -> Result:
-        """Save the draft, re-arm its reminder and ask the current question."""
+    async def _ask(self, tx: Tx, person: Person, draft: Draft, result: Result, *, again: bool = False) -> Result:
+        """Save the draft, re-arm its reminder and ask the current question.
+
+        ``again``: asked once more after a hint or an aside, so a long screen (the welcome)
+        is asked in its short form rather than repeated whole.
+        """
         now = self.clock()
         if draft.reminded:
             # The reminder went out and armed the expiry; an answer calls that off.
@@ -311,36 +398,54 @@ class Intake:
             draft.reminded = False
         await tx.drafts.put(person.pseudonym, draft, person.reach, now)
         await tx.timers.set(DRAFT_REMINDER, person.pseudonym, now + self.settings.draft_reminder_after)
-        result.replies.append(self._question(draft))
+        result.replies.append(self._question(draft, again))
         return result
 
-    def _question(self, draft: Draft) -> Reply:
-        return self._consent(draft) if draft.state == Step.CONSENT else self.flow.question(draft)
+    def _question(self, draft: Draft, again: bool = False) -> Reply:
+        return self._consent(draft, again) if draft.state == Step.CONSENT else self.flow.question(draft)
 
-    def _consent(self, draft: Draft) -> Reply:
+    def _consent(self, draft: Draft, again: bool = False) -> Reply:
         question = self.flow.question(draft)
-        other = "en" if draft.language == "nb" else "nb"
+        switch = tuple(Button(_SWITCH_TO[lang], f"lang_{lang}") for lang in LANGUAGES if lang != draft.language)
         rows = (
             (Button(Text("consent.continue"), "agree"),),
             (Button(Text("consent.privacy"), "privacy"),),
-            (Button(Text(f"language.switch_to_{other}"), f"lang_{other}"),),
+            switch,
             (Button(Text("consent.cancel"), "cancel"),),
             *question.buttons[1:],
         )
-        return Reply(question.text, rows, step=question.step)
+        return Reply(Text("consent.again") if again else question.text, rows, step=question.step)
 
-    def crisis_reply(self, language: str) -> Reply:
+    def privacy_reply(self) -> Reply:
+        """/privacy: what is kept, for how long, who answers for it, and what Telegram keeps."""
+        unset = Text("privacy.controller_unset")
+        params: dict[str, ParamValue] = {
+            "controller": self.settings.data_controller or unset,
+            "contact": self.settings.privacy_contact or unset,
+        }
+        return Reply(Text("privacy.text", params))
+
+    def crisis_reply(self, language: str, colleague: bool = False) -> Reply:
+        """The emergency numbers; for a worried colleague, with what a helper should do."""
         lines = "\n".join(f"☎ {n.number} – {n.label(language)}" for n in self.settings.emergency)
+        if colleague:
+            return Reply(Text("crisis.text_colleague", {"numbers": lines}))
         return Reply(Text("crisis.text", {"numbers": lines}))
 
-    def _waiting(self, case: CaseView) -> Reply:
-        key = "waiting.urgent" if case.urgent else "waiting.text"
-        return Reply(Text(key, {"code": case.code, "hours": self.settings.expected_reply_hours}))
-
     def _status(self, case: CaseView) -> Reply:
+        hours = self.settings.expected_reply_hours
+        params: dict[str, ParamValue] = {"code": case.code, "alias": case.counsellor_alias or "", "hours": hours}
         if case.is_active:
-            return Reply(Text("status.active", {"code": case.code, "alias": case.counsellor_alias or ""}))
-        return Reply(Text("status.waiting", {"code": case.code, "hours": self.settings.expected_reply_hours}))
+            return Reply(Text("status.active_urgent", params) if case.urgent else Text("status.active", params))
+        if case.urgent:
+            return Reply(Text("status.waiting_urgent", params))
+        return Reply(Plural("status.waiting", "status.waiting.plural", "hours", params))
+
+    def _waiting(self, case: CaseView) -> Reply:
+        if case.urgent:
+            return Reply(Text("waiting.urgent", {"code": case.code}))
+        params: dict[str, ParamValue] = {"code": case.code, "hours": self.settings.expected_reply_hours}
+        return Reply(Plural("waiting.text", "waiting.text.plural", "hours", params))
 
     def _typed_option(self, draft: Draft, text: str) -> str | None:
         """The action a typed answer stands for: a button's label or its number."""
@@ -355,8 +460,12 @@ class Intake:
         return None
 
     def _language(self, person: Person) -> str:
-        """Bokmål unless configured otherwise: a doctor switches with one press on the welcome."""
-        return self.settings.default_language
+        """Telegram's language when it is one of ours, else the configured default (Bokmål).
+
+        Whoever has no draft and no case yet is met in it; a doctor switches with one press on
+        the welcome, and the choice is kept in the draft and then the case.
+        """
+        return person.language if person.language in LANGUAGES else self.settings.default_language
 
     async def _reader_language(self, person: Person) -> str:
         async with self.store.transaction() as tx:
@@ -365,6 +474,14 @@ class Intake:
                 return draft.language
             case = await tx.cases.of_doctor(person.pseudonym)
             return case.reader_language if case else self._language(person)
+
+
+_SWITCH_TO = {
+    "nb": Text("language.switch_to_nb"),
+    "nn": Text("language.switch_to_nn"),
+    "en": Text("language.switch_to_en"),
+}
+"""Each written in its own language ("Bytt til nynorsk", "Switch to English"): found by whoever needs it."""
 
 
 def _opened_event(draft: Draft) -> Event:
@@ -384,10 +501,3 @@ def _opened_event(draft: Draft) -> Event:
 
 def _fold(text: str) -> str:
     return re.sub(r"[^\w]+", " ", text.casefold()).strip()
-
-
-def _crisis_pattern(settings: FlowSettings) -> re.Pattern[str]:
-    words = [w for lang_words in settings.crisis_words.values() for w in lang_words if w.strip()]
-    if not words:
-        return re.compile(r"(?!x)x")
-    return re.compile(r"\b(" + "|".join(re.escape(w) for w in words) + r")", re.IGNORECASE)

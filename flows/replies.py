@@ -15,7 +15,7 @@ from typing import Union
 
 from flows.periods import Period
 
-ParamValue = Union[str, int, float, "Text", Sequence[Union["Text", str]]]
+ParamValue = Union[str, int, float, "Text", "Dated", Sequence[Union["Text", str]]]
 
 
 class Lines(tuple[Union["Text", str], ...]):
@@ -28,6 +28,27 @@ class Text:
 
     key: str
     params: Mapping[str, ParamValue] = field(default_factory=dict)
+    plural: str = ""
+    """For a message with plural forms, its plural key (see :func:`Plural`)."""
+    count: str = ""
+    """The parameter whose number picks the plural form."""
+
+
+def Plural(key: str, plural: str, count: str, params: Mapping[str, ParamValue]) -> Text:
+    """A message with plural forms: ``params[count]`` picks the form by the language's own rule.
+
+    ``plural`` is the entry's ``msgid_plural`` (by habit ``key`` + ``.plural``); both are
+    literals at the call so that ``pybabel extract`` finds them.
+    """
+    return Text(key, params, plural=plural, count=count)
+
+
+@dataclass(frozen=True)
+class Dated:
+    """A date parameter, written by Babel in the reader's language (``LLLL y``: "november 2026")."""
+
+    day: date
+    pattern: str
 
 
 @dataclass(frozen=True)

@@ -20,7 +20,7 @@ from flows.clock import Clock
 from flows.domain import Actor, CounsellorView, Language, Pathway, StaffRole, ticked
 from flows.inbound import Result
 from flows.ports import Store, Tx
-from flows.replies import Button, Lines, Reply, Text
+from flows.replies import Button, Lines, Plural, Reply, Text
 from flows.settings import FlowSettings
 from flows.triage import quiet_skipped_bindings
 
@@ -120,7 +120,9 @@ class Roster:
                 await tx.roster.set_away(counsellor.id, until)
                 if hours and until is not None:
                     await tx.timers.set(COUNSELLOR_BACK, str(counsellor.id), until)
-                    result.replies.append(Reply(Text("counsellor.away_until", {"hours": _format_hours(hours)})))
+                    result.replies.append(
+                        Reply(Plural("counsellor.away_until", "counsellor.away_until.plural", "hours", {"hours": _whole(hours)}))
+                    )
                 else:
                     await tx.timers.clear(COUNSELLOR_BACK, str(counsellor.id))
                     result.replies.append(Reply(Text("counsellor.away")))
@@ -285,5 +287,6 @@ def _hours(argument: str) -> float | None:
     return hours if hours and 0 < hours <= 24 * 60 else None
 
 
-def _format_hours(hours: float) -> str:
-    return str(int(hours)) if hours == int(hours) else f"{hours:.1f}"
+def _whole(hours: float) -> int | float:
+    """3.0 as 3 (said "3 timer"), 1.5 as it is (said "1,5 timer", in the reader's own decimal sign)."""
+    return int(hours) if hours == int(hours) else round(hours, 1)

@@ -38,6 +38,7 @@ from flows.casework import (
     Target,
     Timing,
 )
+from flows.catalogue import LANGUAGES
 from flows.clock import Clock
 from flows.coordination import queue_replies, stats_period, stats_replies, stats_window
 from flows.domain import CounsellorView
@@ -56,6 +57,8 @@ DOCTOR_COMMANDS = ("start", "help", "privacy", "cancel", "forget", "status", "la
 """The doctor's commands (shown in Telegram's command menu)."""
 COUNSELLOR_COMMANDS = ("available", "away", "cases", "case", "close")
 COORDINATOR_COMMANDS = ("queue", "stats")
+STAFF_LANGUAGE = "staff_language"
+"""The step of a counsellor's or coordinator's /language buttons (a doctor's language is their draft's)."""
 STAFF_STEPS = ("offer", "case", "enrol", "route")
 """Steps whose buttons are counsellors' (a doctor's own step for ending a case is "end")."""
 STAFF_ONLY = ("offer", "enrol", "route")
@@ -154,7 +157,7 @@ class Service:
     async def _decide(self, tx: Tx, event: Incoming, channel: Channel) -> Result:
         if isinstance(event, InGroup):
             return self._leaving(event)
-        me = Person(event.who.pseudonym, event.who.chat)
+        me = Person(event.who.pseudonym, event.who.chat, event.who.language)
         if isinstance(event, Command):
             return await self._command(tx, event, me)
         if isinstance(event, Press):
@@ -175,19 +178,45 @@ class Service:
         if name == "join":
             return await self.roster.join(who.user_id, argument.strip(), who.pseudonym, self.settings.default_language)
         counsellor = await tx.roster.by_telegram(who.user_id)
-        if name in COUNSELLOR_COMMANDS or (name == "help" and counsellor is not None):
+        coordinator = await self._coordinator_language(tx, who.user_id)
+        if name in ("help", "language") and (counsellor is not None or coordinator is not None):
+            return await self._staff_command(counsellor, coordinator, name, argument)
+        if name in COUNSELLOR_COMMANDS:
             if counsellor is None:
-                return self._refusal("counsellor.not_for_you")
+                return self._refusal("counsellor.not_for_you", me)
             return await self.roster.command(counsellor, name, argument)
         if name in COORDINATOR_COMMANDS:
-            if not await tx.roster.is_coordinator(who.user_id):
-                return self._refusal("coordinator.not_for_you")
-            return await self._coordinator(tx, name, argument)
+            if coordinator is None:
+                return self._refusal("coordinator.not_for_you", me)
+            return await self._coordinator(tx, name, argument, coordinator)
         return await self.intake.command(me, name)
 
-    async def _coordinator(self, tx: Tx, name: str, argument: str) -> Result:
+    async def _coordinator_language(self, tx: Tx, telegram_id: int) -> str | None:
+        """The language a coordinator reads (None: not a coordinator)."""
+        chosen = await tx.roster.coordinator_languages()
+        if telegram_id not in chosen:
+            return None
+        return chosen[telegram_id] or self.settings.default_language
+
+    async def _staff_command(
+        self, counsellor: CounsellorView | None, coordinator: str | None, name: str, argument: str
+    ) -> Result:
+        """/help and /language for staff: their own help, and a language kept on the roster, not in a draft.
+
+        Staff who want to talk with a peer supporter themselves use /start like any doctor.
+        """
+        language = counsellor.language if counsellor is not None else coordinator or self.settings.default_language
+        if name == "language":
+            buttons = (tuple(Button(Text(f"language.switch_to_{lang}"), f"lang_{lang}") for lang in LANGUAGES),)
+            return Result(language, [Reply(Text("language.choose"), buttons, step=STAFF_LANGUAGE)])
+        result = await self.roster.command(counsellor, name, argument) if counsellor is not None else Result(language)
+        if coordinator is not None:
+            result.replies.append(Reply(Text("coordinator.help")))
+        return result
+
+    async def _coordinator(self, tx: Tx, name: str, argument: str, language: str) -> Result:
         """/queue, or /stats [week|month]: case codes, pathways, urgency and ages, anonymous counts."""
-        language, now = self.settings.default_language, self.clock()
+        now = self.clock()
         if name == "queue":
             return Result(language, queue_replies(await tx.cases.all_open(), await tx.timers.parked(), now))
         period = stats_period(argument)
@@ -198,6 +227,8 @@ class Service:
 
     async def _press(self, tx: Tx, press: Press, me: Person) -> Result:
         step, action = press.step, press.action
+        if step == STAFF_LANGUAGE:
+            return await self._staff_language(tx, press, me)
         staff = step in (*STAFF_STEPS, RELAY_STEP)
         counsellor = await tx.roster.by_telegram(press.who.user_id) if staff else None
         if step == RELAY_STEP:
@@ -218,8 +249,19 @@ class Service:
             return await self.roster.press(counsellor, step, action)
         if step in STAFF_ONLY:
             # A staff button pressed by someone who is not on the roster: forged or forwarded.
-            return self._refusal("offer.not_yours")
+            return self._refusal("offer.not_yours", me)
         return await self.intake.press(me, step, action)
+
+    async def _staff_language(self, tx: Tx, press: Press, me: Person) -> Result:
+        language = press.action.removeprefix("lang_")
+        user_id = press.who.user_id
+        is_staff = await tx.roster.by_telegram(user_id) is not None or await self._coordinator_language(tx, user_id)
+        if not is_staff:
+            return self._refusal("offer.not_yours", me)
+        if language not in LANGUAGES:
+            return Result(self.settings.default_language, [Reply(Text("stale.unknown_button"))])
+        await tx.roster.set_language(user_id, language)
+        return Result(language, [Reply(Text("language.changed"))], replace=True)
 
     async def _edited(self, tx: Tx, me: Person, counsellor: CounsellorView | None) -> Result:
         """An edited message is never a new answer, and edits are not relayed."""
@@ -237,6 +279,13 @@ class Service:
             relayed = await self._from_counsellor(tx, counsellor, message, channel)
             if relayed is not None:
                 return relayed
+        if counsellor is not None or await tx.roster.is_coordinator(message.who.user_id):
+            # Staff with nothing open: their words go nowhere, and they are told so. Unless they
+            # are asking for help themselves (/start made them a draft, or a case is theirs).
+            if await tx.drafts.get(me.pseudonym) is None and await tx.cases.of_doctor(me.pseudonym) is None:
+                language = counsellor.language if counsellor else await self._coordinator_language(tx, message.who.user_id)
+                said = Text("counsellor.nothing_open") if counsellor else Text("coordinator.nothing_open")
+                return Result(language or self.settings.default_language, [Reply(said)])
         target = await self.casework.doctor_target(tx, me.pseudonym)
         if target is not None:
             return await self._from_doctor(tx, me, message, target, channel)
@@ -244,8 +293,8 @@ class Service:
             return await self.intake.text(me, message.text)
         return await self.intake.unsupported(me)
 
-    def _refusal(self, key: str) -> Result:
-        return Result(self.settings.default_language, [Reply(Text(key))])
+    def _refusal(self, key: str, me: Person) -> Result:
+        return Result(me.language or self.settings.default_language, [Reply(Text(key))])
 
     # --- relaying: a copy of the original, by its id; its words never pass through storage -------
     async def _from_doctor(self, tx: Tx, me: Person, message: Wrote, target: Target, channel: Channel) -> Result:

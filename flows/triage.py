@@ -132,6 +132,8 @@ class Draft:
     coping: str | None = None
     hope: str | None = None
     urgent: bool = False
+    urgent_by_button: bool = False
+    """Urgent only because of a 🆘 press, which one more press takes back (an accident)."""
     support: list[str] = field(default_factory=list)
     barriers: list[str] = field(default_factory=list)
     role: str | None = None
@@ -197,6 +199,7 @@ class Draft:
 
     def mark_urgent(self, event: EventData) -> None:
         self.urgent = True
+        self.urgent_by_button = False
 
     def set_support_kind(self, event: EventData) -> None:
         self.support = ticked(self.support, Support(event.kwargs["value"]).value, event.kwargs["on"], Support)
@@ -330,7 +333,7 @@ class TriageFlow:
         step = Step(draft.state)
         if step is Step.SUMMARY:
             return Text("summary.text", {"card": self.card(draft)})
-        if step in (Step.SITUATION, Step.SAFETY) and draft.seeker == Seeker.COLLEAGUE:
+        if step in ABOUT_THEM and draft.seeker == Seeker.COLLEAGUE:
             return Text(f"{step.value}.question_colleague")
         return Text(f"{step.value}.question")
 
@@ -353,12 +356,29 @@ def quiet_skipped_bindings() -> None:
         logger.addFilter(_SkippedBinding())
 
 
-def _choices(trigger: str, prefix: str, values: Iterable[str]) -> list[Option]:
+ABOUT_THEM = {
+    Step.SITUATION, Step.UNSURE_WORK, Step.UNSURE_COPING, Step.UNSURE_HOPE, Step.SAFETY, Step.CRISIS,
+    Step.SUPPORT, Step.BARRIERS, Step.ROLE, Step.COUNTY, Step.OUTSIDE_COUNTY, Step.CONTACT,
+}  # fmt: skip
+"""Steps asked about the colleague, in the third person, when a worried colleague writes."""
+THIRD_PERSON_LABELS = ("unsure_work", "unsure_coping", "unsure_hope", "barrier")
+"""Answers said in the first person ("Jeg er sykmeldt"), with a third-person twin for a colleague."""
+
+
+def _prefix(prefix: str, draft: Draft) -> str:
+    if draft.seeker == Seeker.COLLEAGUE and prefix in THIRD_PERSON_LABELS:
+        return f"{prefix}_colleague"
+    return prefix
+
+
+def _choices(trigger: str, prefix: str, values: Iterable[str], draft: Draft | None = None) -> list[Option]:
+    prefix = _prefix(prefix, draft) if draft is not None else prefix
     return [Option(Text(f"{prefix}.{v}"), trigger, v) for v in values]
 
 
-def _ticks(trigger: str, prefix: str, values: Iterable[str], chosen: list[str]) -> list[Option]:
+def _ticks(trigger: str, prefix: str, values: Iterable[str], chosen: list[str], draft: Draft) -> list[Option]:
     """Multi-select buttons: each one ticks its kind, or unticks it when it is ticked already."""
+    prefix = _prefix(prefix, draft)
     return [Option(Text(f"{prefix}.{v}"), trigger, v, on=v not in chosen) for v in values]
 
 
@@ -380,18 +400,18 @@ _OPTIONS: dict[Step, OptionsOf] = {
         *_choices("choose_pathway", "situation", _values(Pathway)),
         Option(Text("situation.not_sure"), "not_sure"),
     ],
-    Step.UNSURE_WORK: lambda f, d: _choices("answer_work", "unsure_work", _values(WorkStatus)),
-    Step.UNSURE_COPING: lambda f, d: _choices("answer_coping", "unsure_coping", _values(Coping)),
-    Step.UNSURE_HOPE: lambda f, d: _choices("answer_hope", "unsure_hope", _values(Hope)),
+    Step.UNSURE_WORK: lambda f, d: _choices("answer_work", "unsure_work", _values(WorkStatus), d),
+    Step.UNSURE_COPING: lambda f, d: _choices("answer_coping", "unsure_coping", _values(Coping), d),
+    Step.UNSURE_HOPE: lambda f, d: _choices("answer_hope", "unsure_hope", _values(Hope), d),
     Step.SAFETY: lambda f, d: [Option(Text("safety.yes"), "safety_yes"), Option(Text("safety.no"), "safety_no")],
     Step.CRISIS: lambda f, d: [Option(Text("crisis.go_on"), "go_on")],
     Step.SUPPORT: lambda f, d: [
-        *_ticks("toggle_support", "support", _values(Support), d.support),
+        *_ticks("toggle_support", "support", _values(Support), d.support, d),
         Option(Text("common.done"), "support_done"),
     ],
     Step.BARRIERS: lambda f, d: [
-        *_ticks("toggle_barrier", "barrier", _values(Barrier), d.barriers),
-        Option(Text("barriers.done" if d.barriers else "barriers.skip"), "barriers_done"),
+        *_ticks("toggle_barrier", "barrier", _values(Barrier), d.barriers, d),
+        Option(Text("barriers.done") if d.barriers else Text("barriers.skip"), "barriers_done"),
     ],
     Step.ROLE: lambda f, d: _choices("choose_role", "role", _values(Role)),
     Step.COUNTY: _county_options,

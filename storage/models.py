@@ -80,6 +80,8 @@ class CaseRow(Base):
     silent_prompted: Mapped[bool] = mapped_column(default=False)
     feedback_given: Mapped[bool] = mapped_column(default=False)
     followup: Mapped[bool] = mapped_column(default=False)
+    offered: Mapped[bool] = mapped_column(default=False, server_default=false())
+    """Offered at least once: the doctor has been told it went to a peer supporter."""
     """The doctor opted into a check-in; the sealed chat id is kept until then."""
 
 
@@ -102,6 +104,8 @@ class CounsellorRow(Base):
     """Which offer, counted over the whole roster, was this counsellor's latest: the next goes to
     whoever waited longest, without keeping when."""
     focus_case: Mapped[str | None] = mapped_column(String(16))
+    reader_language: Mapped[str | None] = mapped_column(String(8))
+    """The language the bot writes to them in, once they chose one (/language)."""
     """The case a counsellor's plain messages go to (set by /case CODE or on accepting)."""
     enrolling: Mapped[str | None] = mapped_column(String(16))
     """The enrolment step of a counsellor who joined by invite and is not done yet."""
@@ -112,6 +116,8 @@ class CoordinatorRow(Base):
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True)
     telegram_id: Mapped[int] = mapped_column(BigInteger, unique=True)
+    reader_language: Mapped[str | None] = mapped_column(String(8))
+    """The language the bot writes to them in, once they chose one (/language)."""
 
 
 class InviteRow(Base):

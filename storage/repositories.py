@@ -40,7 +40,17 @@ from flows.events import Event
 from flows.periods import Period
 from flows.triage import Draft
 from storage import roster
-from storage.models import CaseRow, CounsellorRow, DraftRow, EventCountRow, OfferRow, OutboxRow, RelayRow, TimerRow
+from storage.models import (
+    CaseRow,
+    CoordinatorRow,
+    CounsellorRow,
+    DraftRow,
+    EventCountRow,
+    OfferRow,
+    OutboxRow,
+    RelayRow,
+    TimerRow,
+)
 from storage.outbox import lane_of
 from storage.sealing import Keyring
 from storage.statistics import counter_rows, published_statistics
@@ -91,6 +101,7 @@ def counsellor_view(row: CounsellorRow, open_cases: int = 0) -> CounsellorView:
         open_cases=open_cases,
         focus_case=row.focus_case,
         enrolling=row.enrolling,
+        reader_language=row.reader_language,
     )
 
 
@@ -149,6 +160,7 @@ def case_view(keyring: Keyring, row: CaseRow, alias: str | None = None) -> CaseV
         followup=row.followup,
         silent_prompted=row.silent_prompted,
         escalated=row.escalated,
+        offered_before=row.offered,
         pseudonym=row.pseudonym,
     )
 
@@ -423,7 +435,7 @@ class SqlOffers:
             case_code=code, counsellor_id=counsellor_id, status=OfferStatus.PENDING, offered_at=hour_of(now), deadline=deadline
         )
         self.session.add(row)
-        await self.session.execute(update(CaseRow).where(CaseRow.code == code).values(status=CaseStatus.OFFERED))
+        await self.session.execute(update(CaseRow).where(CaseRow.code == code).values(status=CaseStatus.OFFERED, offered=True))
         await self.session.execute(
             update(CounsellorRow)
             .where(CounsellorRow.id == counsellor_id)
@@ -520,6 +532,19 @@ class SqlRoster:
 
     async def is_coordinator(self, telegram_id: int) -> bool:
         return telegram_id in await self.coordinators()
+
+    async def coordinator_languages(self) -> dict[int, str | None]:
+        query = select(CoordinatorRow.telegram_id, CoordinatorRow.reader_language).order_by(CoordinatorRow.id)
+        rows = await self.session.execute(query)
+        return {telegram_id: language for telegram_id, language in rows.all()}
+
+    async def set_language(self, telegram_id: int, language: str) -> None:
+        await self.session.execute(
+            update(CounsellorRow).where(CounsellorRow.telegram_id == telegram_id).values(reader_language=language)
+        )
+        await self.session.execute(
+            update(CoordinatorRow).where(CoordinatorRow.telegram_id == telegram_id).values(reader_language=language)
+        )
 
     async def redeem_invite(self, code_hash: str, now: datetime) -> StaffRole | None:
         role = await roster.redeem_invite(self.session, code_hash, now)

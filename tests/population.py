@@ -17,7 +17,7 @@ from tests.faketelegram import FakeUser
 from tests.scenarios import ACCEPT, ALL_PATHWAYS, CONFIRM, add_counsellor, case_code
 
 CLOSE_YES = "Ja, avslutt"
-NEVER_PRESSED = ("🆘", "Les mer", "Switch", "Nei takk, avslutt", "Endre noe", "bekymret for en kollega")
+NEVER_PRESSED = ("🆘", "Les mer", "Switch", "Byt til", "Bytt til", "Nei takk, avslutt", "Endre noe", "bekymret for en kollega")
 DONE_LABELS = ("Ferdig – gå videre", "Hopp over")
 ENDINGS = ("closed", "closed", "closed_feedback", "followup", "withdrawn", "forgotten", "open")
 COUNSELLOR_COUNTIES = ("oslo", "vestland", "troms", "innlandet", "agder", "trondelag")

@@ -20,8 +20,8 @@ async def test_silent_doctor_is_reminded_once_then_the_draft_expires(harness) ->
     assert await harness.tick(hours=23) == 0
     assert await harness.tick(hours=1, seconds=1) == 1
     [reminder] = harness.said(doctor)[seen:]
-    assert "påbegynt spørsmål" in reminder.text and "48 timer" in reminder.text
-    assert "tanker om å skade deg selv" in reminder.text and reminder.buttons[:2] == ["Ja", "Nei"]
+    assert reminder.text == "Hei igjen. Vil du fortsette der du slapp? Hører vi ikke fra deg, slettes svarene om 48 timer."
+    assert reminder.buttons == ["Fortsett der jeg slapp"]
     assert await harness.tick(hours=24) == 0  # only one reminder
     assert await harness.tick(hours=24, seconds=1) == 1
     assert "nå slettet" in harness.said(doctor)[-1].text
@@ -71,7 +71,10 @@ async def test_restart_keeps_the_step_and_the_timers(config: Any, clock: Any) ->
     assert "tanker om å skade deg selv" in telegram.last_to(doctor.chat_id).text
     clock.advance(hours=25)
     assert await run() == 1  # the reminder armed before the restart still fires
-    assert "påbegynt spørsmål" in telegram.messages_to(doctor.chat_id)[-1].text
+    assert "Vil du fortsette der du slapp?" in telegram.messages_to(doctor.chat_id)[-1].text
+    await run(lambda: doctor.press("Fortsett der jeg slapp"))  # the reminder's button re-asks the question
+    question = telegram.messages_to(doctor.chat_id)[-1]
+    assert "tanker om å skade deg selv" in question.text and question.buttons[:2] == ["Ja", "Nei"]
 
 
 async def test_the_running_bots_daily_purge_removes_what_retention_allows(harness, caplog) -> None:

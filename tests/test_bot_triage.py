@@ -90,7 +90,12 @@ async def test_worried_colleague_opens_a_concern_case_without_data_about_the_col
     assert "situasjonen til kollegaen din" in harness.telegram.last_to(anne.chat_id).text
     await walk(harness, anne, NOT_COPING)
     assert "kollegaen din kan skade seg selv" in harness.telegram.last_to(anne.chat_id).text
-    await walk(harness, anne, SAFETY_NO, *PREFERENCES)
+    # The colleague's triage speaks of the colleague in the third person.
+    colleague_preferences = [
+        "⬜ Kulturen der de jobber" if label == "⬜ Kulturen der jeg jobber" else label for label in PREFERENCES
+    ]
+    assert colleague_preferences != PREFERENCES
+    await walk(harness, anne, SAFETY_NO, *colleague_preferences)
     summary = harness.telegram.last_to(anne.chat_id).text
     assert "Gjelder: en bekymring for en kollega" in summary
     await walk(harness, anne, CONFIRM)
@@ -120,20 +125,49 @@ async def test_crisis_words_at_any_step_show_the_numbers_and_keep_the_place(harn
     await harness.feed(per.send_command("/start"))
     await walk(harness, per, CONSENT, SELF, ADVICE, SAFETY_NO)
     await harness.feed(per.send_text("Jeg tenker på selvmord om dagen"))
-    crisis, question = harness.said(per)[-2:]
+    crisis, check = harness.said(per)[-2:]
     assert "113" in crisis.text
-    assert "Hva slags støtte" in question.text
+    assert check.text == "Gjelder dette deg, akkurat nå?"
+    assert check.buttons == ["Ja, det gjelder nå", "Nei, ikke nå"]
+    async with harness.services.store.transaction() as tx:
+        draft = await tx.drafts.get(harness.services.keyring.pseudonym(per.id))
+    assert draft is not None and not draft.urgent  # the words alone do not mark it urgent
+    await walk(harness, per, "Ja, det gjelder nå")
+    assert "Hva slags støtte" in harness.said(per)[-1].text  # back at the same question
     await walk(harness, per, *PREFERENCES, CONFIRM)
     [case] = await _cases(harness)
     assert case.urgent
+
+
+async def test_crisis_words_answered_not_now_keep_the_place_without_urgency(harness) -> None:
+    per = harness.user(5018)
+    await harness.feed(per.send_command("/start"))
+    await walk(harness, per, CONSENT, SELF, ADVICE, SAFETY_NO)
+    await harness.feed(per.send_text("Jeg tenker på selvmord om dagen"))
+    assert "113" in harness.said(per)[-2].text
+    await walk(harness, per, "Nei, ikke nå")
+    assert "Hva slags støtte" in harness.said(per)[-1].text
+    await walk(harness, per, *PREFERENCES, CONFIRM)
+    [case] = await _cases(harness)
+    assert not case.urgent
 
 
 async def test_the_crisis_button_is_on_every_question(harness) -> None:
     liv = harness.user(5009)
     await harness.feed(liv.send_command("/start"))
     await walk(harness, liv, CONSENT, SELF, ADVICE)
+    seen = len(harness.said(liv))
     await walk(harness, liv, "🆘 Jeg trenger akutt hjelp nå")
-    assert "113" in harness.said(liv)[-2].text
+    [crisis] = harness.said(liv)[seen:]  # one message; the question is not sent again
+    assert "113" in crisis.text
+    assert crisis.buttons == ["Fortsett der jeg var", "Jeg trykket feil"]
+    async with harness.services.store.transaction() as tx:
+        draft = await tx.drafts.get(harness.services.keyring.pseudonym(liv.id))
+    assert draft is not None and draft.urgent
+    await walk(harness, liv, "Jeg trykket feil")  # undoes the urgency
+    async with harness.services.store.transaction() as tx:
+        draft = await tx.drafts.get(harness.services.keyring.pseudonym(liv.id))
+    assert draft is not None and not draft.urgent
 
 
 async def test_cancel_mid_triage_deletes_the_draft_and_counts_where_it_stopped(harness) -> None:
@@ -193,12 +227,13 @@ async def test_language_switches_mid_conversation(harness) -> None:
     await harness.feed(doctor.send_command("/start"))
     await walk(harness, doctor, CONSENT, SELF)
     await harness.feed(doctor.send_command("/language"))
-    await walk(harness, doctor, "Engelsk (English)")
+    assert harness.telegram.last_to(doctor.chat_id).buttons == ["Bytt til bokmål", "Byt til nynorsk", "Switch to English"]
+    await walk(harness, doctor, "Switch to English")
     assert "What fits your situation best" in harness.telegram.last_to(doctor.chat_id).text
     await walk(harness, doctor, "Advice in a demanding situation", "No", "⬜ Professional advice", "Done – next step",
                "Skip this question", "Locum", "I'd rather not say", "Meet in person", "English")  # fmt: skip
     summary = harness.telegram.last_to(doctor.chat_id).text
-    assert "Situation: Concerned – looking for advice" in summary and "County: I'd rather not say" in summary
+    assert "Situation: Advice in a demanding situation" in summary and "County: not given" in summary
     await walk(harness, doctor, "Yes, send to a peer supporter")
     assert "Your case code is" in harness.telegram.last_to(doctor.chat_id).text
 

@@ -48,7 +48,7 @@ async def test_stats_answers_with_a_summary_a_csv_and_a_chart(harness) -> None:
     summary, document, chart = harness.said(kim)[-3:]
     assert "Statistikk for november 2026" in summary.text
     assert "Nye saker: 8" in summary.text
-    assert "• Bekymret – søker råd: 6" in summary.text
+    assert "• Råd i en krevende situasjon: 6" in summary.text
     assert "• Redd for ikke å klare mer: skjult" in summary.text  # 1 case: suppressed
     assert document.method == "sendDocument" and document.file_name.endswith(".csv")
     rows = list(csv.DictReader(io.StringIO(document.file_bytes.decode("utf-8"))))

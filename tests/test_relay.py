@@ -147,7 +147,7 @@ async def test_someone_elses_contact_is_not_passed_on(harness) -> None:
 async def test_the_doctor_is_told_about_a_wrong_contact_in_the_language_they_read(harness) -> None:
     kari, anna, code = await _connected(harness, contact="Telefonsamtale")  # Anna reads Bokmål
     await harness.feed(kari.send_command("/language"))
-    await walk(harness, kari, "Engelsk (English)")
+    await walk(harness, kari, "Switch to English")
     await harness.feed(kari.send_contact("+47 400 00 000", first_name="Per", own=False))
     assert "share only your own number" in harness.said(kari)[-1].text
 
@@ -168,7 +168,7 @@ async def test_counsellor_closes_doctor_is_told_and_gives_anonymous_feedback(har
     await walk(harness, anna, "Ja, avslutt")
     assert f"Saken {code} er avsluttet" in harness.telegram.last_to(anna.id).text
     closed, feedback, followup = harness.said(kari)[-3:]
-    assert "Anna har avsluttet samtalen" in closed.text
+    assert "Anna har avsluttet samtalen" in closed.text and closed.text.endswith("skriv /start.")
     assert feedback.buttons[:5] == ["1", "2", "3", "4", "5"]
     case = await _case(harness, code)
     assert case.status == "closed" and await event_count(harness, "case_closed", actor="counsellor") == 1
@@ -214,9 +214,9 @@ async def test_opted_in_follow_up_arrives_once_and_then_the_contact_is_destroyed
     assert "om 4 uker" in harness.telegram.last_to(kari.id).text
     assert (await _case(harness, code)).sealed_reach is not None
     await harness.tick(days=27)
-    assert "Hvordan går det?" not in (harness.said(kari)[-1].text or "")
+    assert "Det er en stund siden sist – hvordan går det?" not in (harness.said(kari)[-1].text or "")
     await harness.tick(days=2)
-    assert "Hvordan går det?" in harness.said(kari)[-1].text
+    assert "Det er en stund siden sist – hvordan går det?" in harness.said(kari)[-1].text
     case = await _case(harness, code)
     assert case.sealed_reach is None and not case.followup
 
@@ -290,9 +290,29 @@ async def test_crisis_words_to_the_counsellor_are_passed_on_and_the_numbers_show
     kari, anna, code = await _connected(harness)
     await harness.feed(kari.send_text("Noen dager tenker jeg på selvmord"))
     assert harness.said(anna)[-1].text.endswith("Noen dager tenker jeg på selvmord")
-    assert "113" in harness.said(kari)[-1].text
+    numbers, question = harness.said(kari)[-2:]
+    assert "113" in numbers.text
+    assert question.text == "Gjelder dette deg, akkurat nå?"
+    assert question.buttons == ["Ja, det gjelder nå", "Nei, ikke nå"]
+    # Nothing is escalated until the doctor says it concerns them now.
+    assert not (await _view(harness, code)).urgent
+    assert not any("hastesak" in (s.text or "").lower() for s in harness.said(kim))
+    await walk(harness, kari, "Ja, det gjelder nå")
     assert (await _view(harness, code)).urgent
-    assert any("Hastesak" in (s.text or "") for s in harness.said(kim))
+    assert any(f"🔴 Hastesak: saken {code} er nå merket som haster" in (s.text or "") for s in harness.said(anna))
+    assert any(f"🔴 Sak {code} (" in (s.text or "") and "er nå merket som hastesak" in (s.text or "") for s in harness.said(kim))
+
+
+async def test_crisis_words_answered_not_now_escalate_nothing(harness) -> None:
+    kim = await add_coordinator(harness, 8001)
+    kari, anna, code = await _connected(harness)
+    await harness.feed(kari.send_text("Noen dager tenker jeg på selvmord"))
+    assert harness.said(anna)[-1].text.endswith("Noen dager tenker jeg på selvmord")
+    to_anna = len(harness.said(anna))
+    await walk(harness, kari, "Nei, ikke nå")
+    assert not (await _view(harness, code)).urgent
+    assert len(harness.said(anna)) == to_anna
+    assert not any("hastesak" in (s.text or "").lower() for s in harness.said(kim))
 
 
 async def test_edits_during_a_case_are_not_relayed(harness) -> None:

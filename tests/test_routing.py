@@ -56,12 +56,12 @@ async def test_case_is_offered_with_an_anonymous_card_and_accepted(harness) -> N
     code = await triage(harness, kari, ADVICE)
     card = harness.said(anna)[-1]
     assert code in card.text and card.buttons == [ACCEPT, DECLINE]
-    assert "Situasjon: Bekymret – søker råd" in card.text and "Kari" not in card.text and "kari_lege" not in card.text
-    assert "sendt til en støttekollega" in harness.said(kari)[-1].text
+    assert "Situasjon: Råd i en krevende situasjon" in card.text and "Kari" not in card.text and "kari_lege" not in card.text
+    assert harness.said(kari)[-1].text == f"Takk – det er sendt videre ({code}). Du får beskjed her når noen har svart."
     await walk(harness, anna, ACCEPT)
     assert f"Du har tatt saken {code}" in harness.telegram.last_to(anna.chat_id).text
     told = harness.said(kari)[-1].text
-    assert "Anna, har tatt saken din" in told
+    assert told.startswith(f"Anna har svart og kan skrive med deg nå ({code}).")
     case = await _view(harness, code)
     assert case.status == "active" and case.accepted_at == harness.clock.now
     # Accepted at once: counted in the first step of waits, "within a minute".
@@ -76,11 +76,14 @@ async def test_case_is_offered_with_an_anonymous_card_and_accepted(harness) -> N
 async def test_decline_passes_the_case_to_the_next_counsellor(harness) -> None:
     anna = await add_counsellor(harness, 9001, "Anna")
     bjorn = await add_counsellor(harness, 9002, "Bjørn")
-    code = await triage(harness, harness.user(5102), ADVICE)
+    doctor = harness.user(5102)
+    code = await triage(harness, doctor, ADVICE)
     assert _has_offer(harness, anna, code) and not _has_offer(harness, bjorn, code)
     await walk(harness, anna, DECLINE)
     assert "Du avslo saken" in harness.telegram.last_to(anna.chat_id).text
     assert _has_offer(harness, bjorn, code)
+    # The doctor is told it was passed on at the first offer only, not again on the re-offer.
+    assert sum("Takk – det er sendt videre" in (s.text or "") for s in harness.said(doctor)) == 1
     assert await event_count(harness, "offer_declined") == 1
 
 
@@ -265,7 +268,7 @@ async def test_urgent_case_alerts_coordinators_at_once(harness) -> None:
     harness_doctor = harness.user(5119)
     await harness.feed(harness_doctor.send_command("/start"))
     await walk(harness, harness_doctor, CONSENT, SELF, NOT_COPING, "Ja", "Fortsett til en støttekollega", *PREFERENCES, CONFIRM)
-    assert any("Hastesak" in (s.text or "") for s in harness.said(kim))
+    assert any("🔴 Ny hastesak" in (s.text or "") and "er sendt inn" in (s.text or "") for s in harness.said(kim))
 
 
 async def test_safety_no_path_does_not_alert(harness) -> None:
@@ -285,9 +288,9 @@ async def test_nobody_waits_in_silence_past_the_promised_reply_time(harness) -> 
     code = await triage(harness, kari, ADVICE)
     assert "innen 24 timer" in harness.said(kari)[-1].text
     await harness.tick(hours=23)
-    assert "venter fortsatt" not in harness.said(kari)[-1].text
+    assert "Vi har ikke glemt deg" not in harness.said(kari)[-1].text
     await harness.tick(hours=1, seconds=1)
-    assert f"Saken din {code} venter fortsatt" in harness.said(kari)[-1].text
+    assert f"Vi har ikke glemt deg ({code})" in harness.said(kari)[-1].text
     assert any(code in (s.text or "") and "over 24 timer" in (s.text or "") for s in harness.said(kim))
 
 

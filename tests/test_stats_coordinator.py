@@ -83,7 +83,7 @@ async def test_a_coordinator_gets_a_summary_a_csv_and_a_chart(sessions, language
     text = render(summary.text, language)
     assert ("november 2026" if language == "nb" else "November 2026") in text
     assert "17 (7)" in text, "cases this month against last month"
-    assert ("• Bekymret – søker råd: 9 (7)" if language == "nb" else "• Concerned – looking for advice: 9 (7)") in text
+    assert ("• Råd i en krevende situasjon: 9 (7)" if language == "nb" else "• Advice in a demanding situation: 9 (7)") in text
     steps = sorted(duration_step(wait) for wait in WAITS)
     assert (steps[2], steps[5]) == (30 * 60, 4 * 3600)
     p90 = "innen 4 t 0 min" if language == "nb" else "within 4 h 0 min"

@@ -35,7 +35,7 @@ async def test_migrations_from_empty_create_the_whole_schema(database_url: str) 
         journal = (await connection.execute(text("pragma journal_mode"))).scalar_one()
     await engine.dispose()
     assert set(Base.metadata.tables) <= tables
-    assert version == "0003"
+    assert version == "0004"
     assert journal == "wal"
 
 

@@ -1,0 +1,299 @@
+"""Crisis words: first-person phrases of suicide, self-harm or not wanting to live, in nb, nn and en.
+
+A match shows the emergency numbers and asks "does this concern you now?" (flows.intake), so the
+lists aim at how a doctor writes about *themselves*, and leave out a doctor's ordinary talk of
+patients, deaths and prevention work ("pasienten begikk selvmord", "suicide prevention").
+
+Phrase syntax (one phrase per list entry; text and phrase are compared case-insensitively):
+
+``word``
+    A whole word: ``vil dø`` does not match "vil døse". Between two words any run of spaces,
+    punctuation or emoji ("vil...dø", "vil 😢 dø"). A hyphen in a phrase is a space
+    (``self-harm`` matches "self harm" and "self-harm"); an apostrophe inside a word is dropped,
+    in the phrase and in the text alike (``don't`` matches "don't", "don’t" and "dont").
+``word*``
+    Any ending, at least two letters before the star: ``selvmordstank*`` matches
+    "selvmordstanke", "selvmordstanker", "selvmordstankene".
+``[a|b c]``
+    One of the alternatives, each one or more words: ``[tar|tok|tatt] livet av meg``.
+``(a|b c)``
+    The same, optional: ``orker ikke (å) leve``. Not first or last (it would change nothing).
+``~`` or ``~3``
+    Up to 2 (or the number given, 1 to 5) other words, but never a negation ("ikke", "aldri",
+    "not", "never", ...) nor a word for someone else ("han", "hun", "pasienten", "she", "they",
+    "som", "who", ...): ``jeg ~3 tenker på selvmord`` matches "jeg har lenge tenkt på selvmord"
+    but not "jeg tror hun tenker på selvmord" nor "jeg tenker ikke på selvmord".
+``^``
+    The start of the message, a line or a clause (after . , ! ? : ; or an emoji): a sentence
+    with no subject, as people write when they mean themselves ("Orker ikke mer. Vil dø.").
+    First in the phrase, or first in an alternative of its first group: ``[jeg|^] ~2 vil dø``.
+``$``
+    The end of the message, a line or a clause; last in the phrase: ``thinking about ending it $``
+    ("ending it with him" is a break-up).
+``!a`` or ``![a|b c]``
+    Last in the phrase: not followed by these words: ``kutte* meg ![ut|av]`` leaves
+    "kutte meg ut av prosjektet".
+
+Text is normalised before matching: Unicode NFKC, casefold, curly apostrophes made straight
+and invisible characters (soft hyphen, zero-width space) removed. All the phrases of all the
+languages are compiled once, into one expression, when :class:`CrisisWords` is built, so a
+message is read against every language (a doctor may write Nynorsk in a Bokmål conversation).
+"""
+
+from __future__ import annotations
+
+import re
+import unicodedata
+from collections.abc import Iterator, Mapping, Sequence
+from dataclasses import dataclass
+
+__all__ = ["CrisisWords"]
+
+_LETTER = r"[^\W_]"
+_SEP = r"[\W_]+"
+_WORD_START = r"(?<![^\W_])"
+_WORD_END = r"(?![^\W_])"
+_CLAUSE_START = r"(?<![^\W_])(?<![^\S\n])[\W_]*"
+"""At the start, or just after a mark that is neither a letter nor a space (a line break counts)."""
+_CLAUSE_END = r"(?=[^\S\n]*(?:\Z|\n|[^\w\s]))"
+
+_APOSTROPHES = str.maketrans({"’": "'", "‘": "'", "ʼ": "'", "`": "'", "´": "'", "′": "'"})
+_INVISIBLE = dict.fromkeys(map(ord, "\u00ad\u200b\u200c\u200d\u2060\ufeff"))
+_INNER_APOSTROPHE = re.compile(r"(?<=[^\W_])'(?=[^\W_])")
+
+_NEGATIONS = (
+    "ikke ikkje ikkj ikk aldri ingen ingenting inga ikkje "
+    "not no never nothing nobody none nor dont doesnt didnt wont wouldnt cant cannot couldnt "
+    "isnt wasnt arent werent havent hasnt hadnt shouldnt"
+)
+_OTHERS = (
+    "han hun hen ho ham henne honom de dei dem deim du deg dere dykk vi oss "
+    "hans hennes hennar deres deira sin sitt sine som man "
+    "pasient* kolleg* lege legen leger legene legar legane folk andre alle "
+    "mann mannen kvinne* gutt* jente* mor moren mora far faren barn* sønn* datter* dotter* venn* bror* søster* "
+    "he she they him her them his hers their theirs you we us who whom whose which "
+    "patient* colleague* doctor* people someone somebody anyone anybody everyone others "
+    "men woman women boy girl guy person friend* mother father mum mom dad son daughter brother sister "
+    "wife husband partner"
+)
+
+
+def _word_regex(word: str) -> str:
+    if word.endswith("*"):
+        return re.escape(word[:-1]) + _LETTER + "*"
+    return re.escape(word)
+
+
+_BLOCKED = "(?:" + "|".join(_word_regex(w) for w in f"{_NEGATIONS} {_OTHERS}".split()) + ")" + _WORD_END
+
+
+def _normalise(text: str) -> str:
+    """The text as phrases see it: NFKC, casefolded, apostrophes straight, none inside a word."""
+    text = unicodedata.normalize("NFKC", text).translate(_INVISIBLE).casefold().translate(_APOSTROPHES)
+    return _INNER_APOSTROPHE.sub("", text)
+
+
+# --- the phrase language ----------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class _Word:
+    text: str
+
+
+@dataclass(frozen=True)
+class _Gap:
+    most: int
+
+
+@dataclass(frozen=True)
+class _Start:
+    pass
+
+
+@dataclass(frozen=True)
+class _End:
+    pass
+
+
+@dataclass(frozen=True)
+class _Group:
+    alternatives: tuple[tuple[_Item, ...], ...]
+    optional: bool
+
+
+@dataclass(frozen=True)
+class _Not:
+    alternatives: tuple[tuple[_Item, ...], ...]
+
+
+_Item = _Word | _Gap | _Start | _End | _Group | _Not
+
+_TOKEN = re.compile(r"\s+|-|(?P<word>[^\W_]+\*?)|~(?P<gap>\d*)|(?P<mark>[\[\]()|^$!*])|(?P<bad>.)", re.DOTALL)
+_SYNTAX = "letters, spaces and [ ] ( ) | * ~ ^ $ !"
+
+
+def _tokens(phrase: str) -> Iterator[tuple[str, str]]:
+    phrase = _normalise(phrase)
+    if re.search(r"\*[^\W_]", phrase):
+        raise ValueError("'*' must end a word")
+    for found in _TOKEN.finditer(phrase):
+        if found["word"] is not None:
+            word = found["word"]
+            if word.endswith("*") and len(word) < 3:
+                raise ValueError(f"{word!r}: '*' needs at least two letters before it")
+            yield "word", word
+        elif found["gap"] is not None:
+            most = int(found["gap"] or 2)
+            if not 1 <= most <= 5:
+                raise ValueError(f"'~{found['gap']}': a gap is 1 to 5 words")
+            yield "gap", str(most)
+        elif found["mark"] is not None:
+            if found["mark"] == "*":
+                raise ValueError("'*' must end a word")
+            yield "mark", found["mark"]
+        elif found["bad"] is not None:
+            raise ValueError(f"unexpected {found['bad']!r}: use {_SYNTAX}")
+
+
+def _parse(phrase: str) -> tuple[_Item, ...]:
+    """The phrase as items, or ValueError saying in a few words what is wrong with it."""
+    if len(phrase) > 300:
+        raise ValueError("longer than 300 characters")
+    tokens = list(_tokens(phrase))
+    items: list[_Item] = []
+    i = 0
+
+    def alternatives(closing: str) -> tuple[tuple[_Item, ...], ...]:
+        nonlocal i
+        alts: list[tuple[_Item, ...]] = []
+        current: list[_Item] = []
+        while True:
+            if i >= len(tokens):
+                raise ValueError(f"unclosed {'[' if closing == ']' else '('}")
+            kind, value = tokens[i]
+            i += 1
+            if kind == "word":
+                current.append(_Word(value))
+            elif kind == "gap":
+                current.append(_Gap(int(value)))
+            elif value == "^":
+                current.append(_Start())
+            elif value in "|" + closing:
+                if current == [_Start()]:
+                    pass
+                elif not any(isinstance(item, _Word) for item in current):
+                    raise ValueError("an alternative without a word")
+                elif isinstance(current[0], _Gap) or isinstance(current[-1], _Gap | _Start):
+                    raise ValueError("'~' must stand between words")
+                if any(isinstance(item, _Start) for item in current[1:]):
+                    raise ValueError("'^' must come first")
+                alts.append(tuple(current))
+                current = []
+                if value == closing:
+                    return tuple(alts)
+            elif value in "[(":
+                raise ValueError("groups cannot be nested")
+            else:
+                raise ValueError(f"unexpected {value!r} inside a group")
+
+    while i < len(tokens):
+        kind, value = tokens[i]
+        i += 1
+        if kind == "word":
+            items.append(_Word(value))
+        elif kind == "gap":
+            items.append(_Gap(int(value)))
+        elif value == "^":
+            items.append(_Start())
+        elif value == "$":
+            items.append(_End())
+        elif value in "[(":
+            items.append(_Group(alternatives("]" if value == "[" else ")"), optional=value == "("))
+        elif value == "!":
+            if i < len(tokens) and tokens[i][0] == "word":
+                items.append(_Not(((_Word(tokens[i][1]),),)))
+                i += 1
+            elif i < len(tokens) and tokens[i] == ("mark", "["):
+                i += 1
+                items.append(_Not(alternatives("]")))
+            else:
+                raise ValueError("'!' takes a word or [ ] after it")
+        else:
+            raise ValueError(f"unmatched {value!r}")
+    _check_order(items)
+    return tuple(items)
+
+
+def _check_order(items: list[_Item]) -> None:
+    if not any(isinstance(item, _Word | _Group) for item in items):
+        raise ValueError("empty phrase" if not items else "a phrase needs a word")
+    for at, item in enumerate(items):
+        if isinstance(item, _Start) and at != 0:
+            raise ValueError("'^' must come first")
+        if isinstance(item, _Group) and any(isinstance(x, _Start) for alt in item.alternatives for x in alt):
+            if at != 0 or item.optional:
+                raise ValueError("'^' must come first")
+            if at == len(items) - 1 or not isinstance(items[at + 1], _Word | _Group | _Gap):
+                raise ValueError("'^' needs words after it")
+        if isinstance(item, _Not) and any(not isinstance(x, _Word) for alt in item.alternatives for x in alt):
+            raise ValueError("'!' takes words only")
+        if isinstance(item, _End | _Not) and at != len(items) - 1:
+            raise ValueError(f"'{'$' if isinstance(item, _End) else '!'}' must come last")
+    body = [item for item in items if not isinstance(item, _End | _Not)]
+    if isinstance(body[0], _Gap) or isinstance(body[-1], _Gap):
+        raise ValueError("'~' must stand between words")
+    if any(isinstance(item, _Group) and item.optional for item in (body[0], body[-1])):
+        raise ValueError("'( )' first or last changes nothing: leave it out or use [ ]")
+
+
+def _sequence(items: Sequence[_Item], final: bool) -> str:
+    """Items in a row; each one but the last takes the separator after it along."""
+    parts = []
+    for at, item in enumerate(items):
+        last = final and at == len(items) - 1
+        if isinstance(item, _Word):
+            parts.append(_word_regex(item.text) + (_WORD_END if last else _SEP))
+        elif isinstance(item, _Gap):
+            parts.append(f"(?:(?!{_BLOCKED}){_LETTER}+{_SEP}){{0,{item.most}}}")
+        elif isinstance(item, _Start):
+            parts.append(_CLAUSE_START)
+        elif isinstance(item, _Group):
+            group = "(?:" + "|".join(_sequence(alt, last) for alt in item.alternatives) + ")"
+            parts.append(group + ("?" if item.optional else ""))
+    return "".join(parts)
+
+
+def _compile(items: tuple[_Item, ...]) -> str:
+    tail = ""
+    if isinstance(items[-1], _End):
+        tail, items = _CLAUSE_END, items[:-1]
+    elif isinstance(items[-1], _Not):
+        tail = "(?!" + _SEP + "(?:" + "|".join(_sequence(alt, True) for alt in items[-1].alternatives) + "))"
+        items = items[:-1]
+    return _WORD_START + _sequence(items, True) + tail
+
+
+# --- the public face ---------------------------------------------------------------------
+
+
+class CrisisWords:
+    """Phrases by language (``{"nb": [...], "nn": [...], "en": [...]}``), matched against any text."""
+
+    def __init__(self, phrases: Mapping[str, Sequence[str]]) -> None:
+        expressions: dict[str, None] = {}
+        for language, entries in phrases.items():
+            for at, phrase in enumerate(entries):
+                try:
+                    expressions[_compile(_parse(phrase))] = None
+                except ValueError as error:
+                    raise ValueError(f"{language}[{at}] {phrase!r}: {error}") from None
+        self._pattern = re.compile("|".join(f"(?:{e})" for e in expressions)) if expressions else None
+
+    @classmethod
+    def validate(cls, phrase: str) -> None:
+        """Raise ValueError, with a short one-line reason, if ``phrase`` is not a valid phrase."""
+        _compile(_parse(phrase))
+
+    def matches(self, text: str) -> bool:
+        return self._pattern is not None and self._pattern.search(_normalise(text)) is not None
