@@ -178,7 +178,9 @@ class Service:
         if name == "join":
             return await self.roster.join(who.user_id, argument.strip(), who.pseudonym, self.settings.default_language)
         counsellor = await tx.roster.by_telegram(who.user_id)
-        coordinator = await self._coordinator_language(tx, who.user_id)
+        # Only the commands that may be a coordinator's look them up: a doctor's /status costs no query.
+        staff_commands = ("help", "language", *COORDINATOR_COMMANDS)
+        coordinator = await self._coordinator_language(tx, who.user_id) if name in staff_commands else None
         if name in ("help", "language") and (counsellor is not None or coordinator is not None):
             return await self._staff_command(counsellor, coordinator, name, argument)
         if name in COUNSELLOR_COMMANDS:
@@ -279,16 +281,17 @@ class Service:
             relayed = await self._from_counsellor(tx, counsellor, message, channel)
             if relayed is not None:
                 return relayed
+        target = await self.casework.doctor_target(tx, me.pseudonym)
+        if target is not None:
+            return await self._from_doctor(tx, me, message, target, channel)
         if counsellor is not None or await tx.roster.is_coordinator(message.who.user_id):
             # Staff with nothing open: their words go nowhere, and they are told so. Unless they
-            # are asking for help themselves (/start made them a draft, or a case is theirs).
+            # are asking for help themselves (/start made them a draft, or a waiting case is theirs). Asked
+            # only once the message is not a doctor's to relay: the relay path costs no staff lookup.
             if await tx.drafts.get(me.pseudonym) is None and await tx.cases.of_doctor(me.pseudonym) is None:
                 language = counsellor.language if counsellor else await self._coordinator_language(tx, message.who.user_id)
                 said = Text("counsellor.nothing_open") if counsellor else Text("coordinator.nothing_open")
                 return Result(language or self.settings.default_language, [Reply(said)])
-        target = await self.casework.doctor_target(tx, me.pseudonym)
-        if target is not None:
-            return await self._from_doctor(tx, me, message, target, channel)
         if message.text is not None:
             return await self.intake.text(me, message.text)
         return await self.intake.unsupported(me)
