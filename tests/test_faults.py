@@ -76,7 +76,7 @@ SAFETY = 900.0  # seconds: a safety net for a hung run, far beyond what it needs
 CODE = re.compile(r"K-[A-Z2-9]{6}")
 RETRY = "noe gikk galt"
 ANSWERED = ("Du har tatt saken", "Du avslo saken", "Saken K-")  # a card's answer replaces it
-ACCEPTED = "har tatt saken din"
+ACCEPTED = "har svart og kan skrive med deg nå"
 # The triage steps in the order a conversation moves through them, as saved (sealed) in drafts.sealed_answers
 # ("change" is the summary's sub-menu, so it ranks with the summary).
 SAVED_ORDER = [
@@ -148,7 +148,7 @@ def labels(message: dict[str, Any]) -> list[str]:
 
 
 def step_of(buttons: list[str]) -> int | None:
-    bare = {b.removeprefix("⬜ ").removeprefix("✅ ") for b in buttons}
+    bare = {b.removeprefix("⬜ ").removeprefix("✅ ").removesuffix(" – valgt") for b in buttons}
     for index, (_, marker) in enumerate(STEPS):
         if marker in bare:
             return index

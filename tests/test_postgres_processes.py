@@ -275,7 +275,7 @@ def test_two_webhook_processes_share_one_postgresql_database(
             doctor_of[code] = doctor_id
             if len(codes) == len(DOCTORS):
                 all_cases.set()
-        cluster.expect(doctor_id, 0, text=f"har tatt saken din ({code})", timeout=SLOW)
+        cluster.expect(doctor_id, 0, text=f"har svart og kan skrive med deg nå ({code})", timeout=SLOW)
         cluster.act(lambda: user.send_text(sentence(doctor_id)), doctor_id, text=answer(code), timeout=SLOW)
         cluster.expect(doctor_id, 0, text=f"har avsluttet samtalen ({code})", timeout=SLOW)
 
@@ -405,7 +405,7 @@ def test_a_process_on_postgresql_survives_sigkill_and_leaves_no_trace(
     assert bot.kill() == -9
     bot.start()
     toggled = kari.press(PREFERENCES[2], button=DONE)
-    assert "✅ Kulturen der jeg jobber" in toggled.buttons, toggled.buttons  # same step, answer kept
+    assert "✅ Kulturen der jeg jobber – valgt" in toggled.buttons, toggled.buttons  # same step, answer kept
     done = kari.walk(DONE, *PREFERENCES[4:], CONFIRM, then=CASE_SENT)
     assert case_code(done.text)
     assert bot.stop() == 0, bot.output()[-2000:]

@@ -25,6 +25,7 @@ from tests.scenarios import (
     CONFIRM,
     CONSENT,
     CONTINUE_AFTER_CRISIS,
+    CRISIS_NOT_NOW,
     DONE,
     NOT_COPING,
     PREFERENCES,
@@ -107,7 +108,9 @@ def test_triage_over_http_survives_sigkill_and_leaves_no_trace(
     kari.user.send_text(KARI_TYPED[2])
     crisis = kari.expect(after=mark, text="113")
     assert "116 123" in (crisis.text or "")
-    kari.expect(after=mark, button=SAFETY_YES)  # and the question again, same place
+    # Numbers at once, then "does this concern you now?" before anything is escalated.
+    kari.expect(after=mark, button=CRISIS_NOT_NOW)
+    kari.press(CRISIS_NOT_NOW, button=SAFETY_YES)  # and the question again, same place
     done = walk(kari, SAFETY_YES, CONTINUE_AFTER_CRISIS, *PREFERENCES, CONFIRM, text=CASE_SENT)
     kari_code = case_code(done.text)
     assert "hastesak" in (done.text or "")
@@ -130,7 +133,7 @@ def test_triage_over_http_survives_sigkill_and_leaves_no_trace(
     restart = ole.mark()
     bot.start()
     toggled = ole.press(PREFERENCES[2], button=DONE)
-    assert "✅ Kulturen der jeg jobber" in toggled.buttons, toggled.buttons  # same step, answer taken
+    assert "✅ Kulturen der jeg jobber – valgt" in toggled.buttons, toggled.buttons  # same step, answer taken
     done = walk(ole, DONE, *PREFERENCES[4:], CONFIRM, text=CASE_SENT)
     ole_code = case_code(done.text)
     assert ole_code != kari_code

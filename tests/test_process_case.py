@@ -78,7 +78,7 @@ def test_one_doctor_and_two_counsellors_complete_a_case(
     bjorn.expect(after=mark, button=ACCEPT)
     mark = kari.mark()
     bjorn.press(ACCEPT, text=f"Du har tatt saken {code}")
-    kari.expect(after=mark, text="Bjørn, har tatt saken din")
+    kari.expect(after=mark, text="Bjørn har svart og kan skrive med deg nå")
 
     # They talk through the bot, both ways: copies (not forwards, and not to be forwarded on),
     # each with one button that names the other side only by case code or alias.
