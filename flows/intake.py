@@ -13,7 +13,9 @@ from __future__ import annotations
 
 import logging
 import re
+from collections import OrderedDict
 from dataclasses import dataclass
+from datetime import datetime
 
 from flows.casework import Casework, parse_id
 from flows.catalogue import LANGUAGES, render
@@ -60,6 +62,9 @@ class Intake:
         self.clock = clock
         self.casework = casework
         self.crisis_words = CrisisWords(self.settings.crisis_words)
+        # The language a doctor chose, remembered in memory only (never on disk) for a while after
+        # /cancel deletes the draft that held it, so the next /start or /forget answers in it.
+        self._chosen: OrderedDict[str, tuple[str, datetime]] = OrderedDict()
 
     def is_crisis(self, text: str) -> bool:
         return self.crisis_words.matches(text)
@@ -298,6 +303,9 @@ class Intake:
             result.replies.append(Reply(Text("crisis.undone")))
         elif action == "crisis_back" and draft is None and case is None:
             result.replies.append(Reply(Text("stale.no_conversation")))
+        elif action == "crisis_back" and draft is not None:
+            # The numbers stay in the chat (only their buttons go); the question comes below them.
+            result.replies.append(self.crisis_reply(result.language, draft.seeker == Seeker.COLLEAGUE))
         if draft is None:
             if case is not None and not result.replies:
                 result.replies.append(self._status(case))
@@ -322,6 +330,7 @@ class Intake:
             await tx.drafts.delete(person.pseudonym)
             await tx.timers.clear_all(person.pseudonym)
             await tx.events.record(Event(EventKind.STEP_ABANDONED, step=str(draft.state), actor=Abandoned.CANCEL), now)
+            self._remember_language(person, draft.language)
             result.replies.append(Reply(Text("cancel.done")))
         elif case is not None and case.is_active:
             buttons = ((Button(Text("case.end_yes"), "end_case"), Button(Text("case.end_no"), "keep_case")),)
@@ -331,6 +340,7 @@ class Intake:
         elif case is not None:
             result.outbound += await self.casework.withdrawn(tx, case)
             await tx.cases.withdraw(case.code, now)
+            self._remember_language(person, case.reader_language)
             result.replies.append(Reply(Text("cancel.case_withdrawn", {"code": case.code})))
             result.outbound += await self.casework.dispatch(tx)
         else:
@@ -338,6 +348,7 @@ class Intake:
         return result
 
     async def _forget(self, tx: Tx, person: Person, draft: Draft | None, case: CaseView | None, result: Result) -> Result:
+        self._chosen.pop(person.pseudonym, None)  # erase everything: the remembered language too
         now = self.clock()
         if case is not None:
             result.outbound += await self.casework.withdrawn(tx, case, erased=True)
@@ -463,9 +474,20 @@ class Intake:
         """Telegram's language when it is one of ours, else the configured default (Bokmål).
 
         Whoever has no draft and no case yet is met in it; a doctor switches with one press on
-        the welcome, and the choice is kept in the draft and then the case.
+        the welcome, and the choice is kept in the draft and then the case; after /cancel, in
+        this process's memory (not on disk) for as long as a draft would have lived.
         """
+        chosen = self._chosen.get(person.pseudonym)
+        if chosen is not None and chosen[1] > self.clock():
+            return chosen[0]
         return person.language if person.language in LANGUAGES else self.settings.default_language
+
+    def _remember_language(self, person: Person, language: str) -> None:
+        """Keep a chosen language in memory for as long as a draft would live (bounded, oldest out)."""
+        self._chosen.pop(person.pseudonym, None)
+        self._chosen[person.pseudonym] = (language, self.clock() + self.settings.draft_expire_after)
+        while len(self._chosen) > _CHOSEN_KEPT:
+            self._chosen.popitem(last=False)
 
     async def _reader_language(self, person: Person) -> str:
         async with self.store.transaction() as tx:
@@ -475,6 +497,9 @@ class Intake:
             case = await tx.cases.of_doctor(person.pseudonym)
             return case.reader_language if case else self._language(person)
 
+
+_CHOSEN_KEPT = 10_000
+"""At most this many languages remembered after /cancel; the oldest is forgotten first."""
 
 _SWITCH_TO = {
     "nb": Text("language.switch_to_nb"),
