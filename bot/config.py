@@ -12,6 +12,7 @@ from typing import Any
 
 from flows.casework import Timing
 from flows.catalogue import LANGUAGES
+from flows.crisis import CrisisWords
 from flows.settings import County, DoctorHelp, EmergencyNumber, FlowSettings, county_code
 from storage.retention import RetentionPolicy
 from storage.sealing import MIN_SECRET_BITS, Keyring, secret_bits
@@ -207,12 +208,7 @@ def parse(
         numbers = tuple(parsed)
     doctor_help = _doctor_help(data)
 
-    words_table = _section(data, "crisis_words") or dict(FlowSettings().crisis_words)
-    crisis_words: dict[str, tuple[str, ...]] = {}
-    for lang, words in words_table.items():
-        if not isinstance(words, list | tuple) or not all(isinstance(w, str) for w in words):
-            raise ConfigError(f"crisis_words.{lang}", "must be a list of strings")
-        crisis_words[lang] = tuple(words)
+    crisis_words = _crisis_words(data)
 
     reminder = _positive(timeouts, "draft_reminder_hours", 24, "timeouts.draft_reminder_hours")
     expire = _positive(timeouts, "draft_expire_hours", 48, "timeouts.draft_expire_hours")
@@ -256,6 +252,23 @@ def parse(
         retention_months=retention,
         retired_keys=tuple(retired),
     )
+
+
+def _crisis_words(data: dict[str, Any]) -> dict[str, tuple[str, ...]]:
+    """``[crisis_words]``: a language listed replaces its default list (``en = []`` turns English off)."""
+    crisis_words = {lang: tuple(words) for lang, words in FlowSettings().crisis_words.items()}
+    for lang, words in _section(data, "crisis_words").items():
+        if lang not in LANGUAGES:
+            raise ConfigError(f"crisis_words.{lang}", f"unknown language: use {_any_language()}")
+        if not isinstance(words, list) or not all(isinstance(w, str) for w in words):
+            raise ConfigError(f"crisis_words.{lang}", "must be a list of strings")
+        for i, phrase in enumerate(words):
+            try:
+                CrisisWords.validate(phrase)
+            except ValueError as error:
+                raise ConfigError(f"crisis_words.{lang}[{i}]", f"{phrase!r}: {error}") from None
+        crisis_words[lang] = tuple(words)
+    return crisis_words
 
 
 def _any_language() -> str:

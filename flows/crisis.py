@@ -17,11 +17,12 @@ Phrase syntax (one phrase per list entry; text and phrase are compared case-inse
 ``[a|b c]``
     One of the alternatives, each one or more words: ``[tar|tok|tatt] livet av meg``.
 ``(a|b c)``
-    The same, optional: ``orker ikke (å) leve``. Not first or last (it would change nothing).
+    The same, optional: ``orker ikke (å) leve``. Not first, nor last unless a ``$`` follows
+    (elsewhere it would change nothing).
 ``~`` or ``~3``
     Up to 2 (or the number given, 1 to 5) other words, but never a negation ("ikke", "aldri",
     "not", "never", ...) nor a word for someone else ("han", "hun", "pasienten", "she", "they",
-    "som", "who", ...): ``jeg ~3 tenker på selvmord`` matches "jeg har lenge tenkt på selvmord"
+    "som", "who", ...): ``jeg ~3 [tenker|tenkt] på selvmord`` matches "jeg har lenge tenkt på selvmord"
     but not "jeg tror hun tenker på selvmord" nor "jeg tenker ikke på selvmord".
 ``^``
     The start of the message, a line or a clause (after . , ! ? : ; or an emoji): a sentence
@@ -46,8 +47,9 @@ import re
 import unicodedata
 from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass
+from itertools import pairwise
 
-__all__ = ["CrisisWords"]
+__all__ = ["DEFAULT_PHRASES", "CrisisWords"]
 
 _LETTER = r"[^\W_]"
 _SEP = r"[\W_]+"
@@ -69,10 +71,10 @@ _NEGATIONS = (
 _OTHERS = (
     "han hun hen ho ham henne honom de dei dem deim du deg dere dykk vi oss "
     "hans hennes hennar deres deira sin sitt sine som man "
-    "pasient* kolleg* lege legen leger legene legar legane folk andre alle "
+    "pasient* kolleg* legen leger legene legar legane folk andre alle "
     "mann mannen kvinne* gutt* jente* mor moren mora far faren barn* sønn* datter* dotter* venn* bror* søster* "
     "he she they him her them his hers their theirs you we us who whom whose which "
-    "patient* colleague* doctor* people someone somebody anyone anybody everyone others "
+    "patient* colleague* doctors people someone somebody anyone anybody everyone others "
     "men woman women boy girl guy person friend* mother father mum mom dad son daughter brother sister "
     "wife husband partner"
 )
@@ -180,14 +182,16 @@ def _parse(phrase: str) -> tuple[_Item, ...]:
             elif value == "^":
                 current.append(_Start())
             elif value in "|" + closing:
+                if any(isinstance(item, _Start) for item in current[1:]):
+                    raise ValueError("'^' must come first")
                 if current == [_Start()]:
                     pass
                 elif not any(isinstance(item, _Word) for item in current):
                     raise ValueError("an alternative without a word")
                 elif isinstance(current[0], _Gap) or isinstance(current[-1], _Gap | _Start):
                     raise ValueError("'~' must stand between words")
-                if any(isinstance(item, _Start) for item in current[1:]):
-                    raise ValueError("'^' must come first")
+                if any(isinstance(a, _Gap) and isinstance(b, _Gap) for a, b in pairwise(current)):
+                    raise ValueError("two '~' in a row: use one, of 1 to 5 words")
                 alts.append(tuple(current))
                 current = []
                 if value == closing:
@@ -243,7 +247,12 @@ def _check_order(items: list[_Item]) -> None:
     body = [item for item in items if not isinstance(item, _End | _Not)]
     if isinstance(body[0], _Gap) or isinstance(body[-1], _Gap):
         raise ValueError("'~' must stand between words")
-    if any(isinstance(item, _Group) and item.optional for item in (body[0], body[-1])):
+    if any(isinstance(a, _Gap) and isinstance(b, _Gap) for a, b in pairwise(body)):
+        raise ValueError("two '~' in a row: use one, of 1 to 5 words")
+    # An optional group last matters only before a '$' ("orker ikke livet (mer) $"): before a '!'
+    # it changes nothing, since "a (b) !c" matches wherever "a !c" does.
+    ends = (body[0],) if isinstance(items[-1], _End) else (body[0], body[-1])
+    if any(isinstance(item, _Group) and item.optional for item in ends):
         raise ValueError("'( )' first or last changes nothing: leave it out or use [ ]")
 
 
@@ -297,3 +306,171 @@ class CrisisWords:
 
     def matches(self, text: str) -> bool:
         return self._pattern is not None and self._pattern.search(_normalise(text)) is not None
+
+
+# --- the default lists ---------------------------------------------------------------------
+# Tested against a corpus of crisis phrasings and of everyday and clinical sentences that are not
+# (tests/test_crisis_words.py); config.example.toml carries the same lists for operators to extend.
+
+DEFAULT_PHRASES: Mapping[str, tuple[str, ...]] = {
+    "nb": (
+        # taking one's life
+        "[ta|tar|tok|tatt] livet av meg",
+        "[ta|tar|tok|tatt] livet mitt",
+        "[ta|tar|tok|tatt] mitt (eget) liv",
+        "[jeg|^] ~3 [tenker|tenkte|tenkt|tenke] ~1 på selvmord",
+        "[jeg|^] ~3 [vurderer|vurdert|vurderte|planlegger|planlagt|planla|forsøkt|forsøkte|prøvd|prøvde|begå|begår] selvmord",
+        (
+            "[jeg|^] ~3 [har|hadde|får|fikk|sliter med|kjenner på|plages av|plaget av] ~2 [selvmordstank*|selvmordsplan*|"
+            "selvmordsfors*]"
+        ),
+        "[mine|min] [selvmordstank*|selvmordsplan*]",
+        "[selvmordstankene|selvmordstankane] [kommer|kom|er|har] ~2 [tilbake|igjen|verre|sterkere]",
+        "^ [selvmordstanker|selvmordstankar] $",
+        "[jeg|^] ~3 [har|hadde|får|fikk|sliter med] ~1 tanker om [selvmord|å dø|å ta livet av meg]",
+        "[jeg|^] ~3 [drepe|drept|dreper|drepte] meg selv",
+        "[jeg|^] ~2 [vil|ville|tenker på å|tenkt på å|har lyst til å|lyst til å] drepe meg",
+        "[gjøre|gjør|gjort] slutt på [livet mitt|mitt liv|meg selv]",
+        "[jeg|^] ~3 [gjøre|gjør] slutt på livet",
+        "[jeg|^] ~3 avslutte livet",
+        "avslutte [livet mitt|mitt liv]",
+        "[jeg|^] ~3 [ta|tar|tok|tatt] en overdose",
+        "[henge|henger|hengte] meg ![på|med|opp|etter|i]",
+        "[hoppe|hopper|hoppet] foran [toget|et tog|en bil|bilen|trikken|bussen|t banen]",
+        # dying, not living
+        (
+            "[jeg|^] ~3 [vil|ville|ønsker å|ønsket å|ønsker meg|fortjener å|fortjente å|har lyst til å|hadde lyst til å|"
+            "lyst til å|lyst å] ~1 dø ![av latter]"
+        ),
+        "[jeg|^] ~3 [tenker|tenkte|tenkt] ~1 på å dø",
+        "[jeg|^] ~3 [vil|ville|ønsker|ønsket|skulle ønske] ~1 [jeg var|å være|være] død",
+        "[like gjerne|heller] [vært|være] død",
+        "[jeg|^] ~2 [vil|ville|ønsker|orker|klarer|gidder|har lyst til å] ikke (å) leve ![i|på|med|der|her i|sammen]",
+        "[jeg|^] ~2 [vil|ønsker|orker] ikke (å) [finnes|leve lenger|leve mer|være her lenger|være her mer|være til]",
+        "[jeg|^] ~2 [orker|klarer] ikke [livet|å leve|leve] (mer|lenger) $",
+        "[ønske|ønsker|ønsket] jeg ikke [fantes|var født|levde|hadde blitt født]",
+        "[håper|håpet] (at) jeg ikke våkner",
+        "[jeg|^] ~2 vil ikke våkne ![tidlig|før|klokka|kl|om]",
+        (
+            "bedre [uten meg|om jeg ikke fantes|om jeg var død|om jeg døde|om jeg forsvant|hvis jeg ikke fantes|"
+            "hvis jeg var død|hvis jeg døde]"
+        ),
+        "[jeg|^] ~3 livstrett*",
+        "ser ingen [utvei|annen utvei|mening med livet|grunn til å leve]",
+        "ser ingen vei ut !av",
+        "ingen grunn til å leve",
+        "ingen [vits|mening|poeng] [i|med] å leve",
+        (
+            "[jeg|^] ~3 [suicidal|suicidale] "
+            "![patient*|pasient*|person|people|folk|client*|risk|risiko|behaviour|behavior|atferd|teen*|adolescent*|young|ungdom*|man|mann|woman|kvinne*|child*|barn*|friend*|venn*|colleague*|kolleg*]"
+        ),
+        "[livet|det] er ikke verdt å leve",
+        # self-harm
+        "[skade|skader|skadet|skada|skadd] meg selv ![på sykkel*|på ski|i trening*|på jobb*|i fotball*]",
+        "[jeg|^] ~2 [selvskader|selvskadet|selvskade]",
+        "[jeg|^] ~3 [driver med|sliter med|begynt med|begynte med|holder på med|begynt å|begynte å] selvskad*",
+        (
+            "[kutte|kutter|kuttet|kutta|skjære|skjærer|risper|rispet|rispa|rispe] meg ![ut|av|på|løs|fri|i fingeren|"
+            "i tommelen|i hånda|i hånden|ned|inn|igjennom]"
+        ),
+    ),
+    "nn": (
+        "[ta|tek|tok|teke|tatt] livet av meg",
+        "[ta|tek|tok|teke|tatt] livet mitt",
+        "[ta|tek|tok|teke|tatt] mitt (eige) liv",
+        "[eg|^] ~3 [tenkjer|tenker|tenkte|tenkt|tenke|tenkje] ~1 på sjølvmord",
+        "[eg|^] ~3 [vurderer|vurdert|vurderte|planlegg|planlagt|planla|forsøkt|freista|prøvd|prøvde|gjere] sjølvmord",
+        "[eg|^] ~3 [har|hadde|får|fekk|slit med|kjenner på|plagast av] ~2 [sjølvmordstank*|sjølvmordsplan*|sjølvmordsfors*]",
+        "[mine|min] [sjølvmordstank*|sjølvmordsplan*]",
+        "sjølvmordstankane [kjem|kom|er|har] ~2 [tilbake|att|igjen|verre|sterkare]",
+        "^ sjølvmordstankar $",
+        "[eg|^] ~3 [har|hadde|får|fekk|slit med] ~1 tankar om [sjølvmord|å døy|å ta livet av meg]",
+        "[eg|^] ~3 [drepe|drept|drep|drap] meg sjølv",
+        "[eg|^] ~2 [vil|ville|tenkjer på å|tenkt på å|har lyst til å|lyst til å] drepe meg",
+        "[gjere|gjer|gjort] slutt på [livet mitt|mitt liv|meg sjølv]",
+        "[eg|^] ~3 [gjere|gjer] slutt på livet",
+        "[eg|^] ~3 avslutte livet",
+        "[eg|^] ~3 [ta|tek|tok|teke] ein overdose",
+        "[henge|heng|hengde] meg ![på|med|opp|etter|i]",
+        "[hoppe|hoppar|hoppa] framfor [toget|eit tog|ein bil|bilen|trikken|bussen]",
+        (
+            "[eg|^] ~3 [vil|ville|ønskjer å|ynskjer å|ønskte å|fortener å|har lyst til å|hadde lyst til å|lyst til å|"
+            "lyst å] ~1 [døy|dø|døe] ![av latter]"
+        ),
+        "[eg|^] ~3 [tenkjer|tenkte|tenkt] ~1 på å [døy|dø|døe]",
+        "[eg|^] ~3 [vil|ville|ønskjer|ynskjer|skulle ønskje] ~1 [eg var|å vere|vere] død",
+        "[like gjerne|heller] [vore|vere] død",
+        "[eg|^] ~2 [vil|ønskjer|ynskjer|orkar|klarar|gidd|har lyst til å] ikkje (å) leve ![i|på|med|der|her i|saman]",
+        "[eg|^] ~2 [vil|ønskjer|ynskjer|orkar] ikkje (å) [finnast|leve lenger|leve meir|vere her lenger|vere her meir|vere til]",
+        "[eg|^] ~2 [orkar|klarar] ikkje [livet|å leve|leve] (meir|lenger) $",
+        "[ønskjer|ynskjer|ønskte|ønske] eg ikkje [fanst|var fødd|levde]",
+        "[håpar|håpa] (at) eg ikkje vaknar",
+        "[eg|^] ~2 vil ikkje vakne ![tidleg|før|klokka|kl|om]",
+        "betre [utan meg|om eg ikkje fanst|om eg var død|om eg døydde|om eg forsvann|viss eg ikkje fanst|viss eg var død]",
+        "[eg|^] ~3 [livslei*|livstrøytt*]",
+        "ser [ingen|inga] [utveg|utveg lenger|meining med livet|grunn til å leve]",
+        "ser ingen veg ut !av",
+        "ingen grunn til å leve",
+        "ingen [vits|meining|poeng] [i|med] å leve",
+        (
+            "[eg|^] ~3 [suicidal|suicidale] "
+            "![patient*|pasient*|person|people|folk|client*|risk|risiko|behaviour|behavior|atferd|teen*|adolescent*|young|ungdom*|man|mann|woman|kvinne*|child*|barn*|friend*|venn*|colleague*|kolleg*]"
+        ),
+        "[livet|det] er ikkje verdt å leve",
+        "[skade|skadar|skada|skadd] meg sjølv ![på sykkel*|på ski|på trening*|på jobb*|i fotball*]",
+        "[eg|^] ~2 [sjølvskadar|sjølvskada|sjølvskade]",
+        "[eg|^] ~3 [driv med|slit med|byrja med|begynt med|held på med|byrja å|begynt å] sjølvskad*",
+        "[kutte|kuttar|kutta|skjere|skjer|rispar|rispa|rispe] meg ![ut|av|på|laus|fri|i fingeren|i tommelen|i handa|ned|inn]",
+    ),
+    "en": (
+        (
+            "[i|ive|im|id|^] ~2 suicidal ![patient*|person|people|client*|risk|behaviour|behavior|teen*|adolescent*|young|"
+            "ideation in|man|woman|child*|friend*|colleague*]"
+        ),
+        "[i|ive|im|id|^] ~3 [have|had|having|get|getting|got|been having] ~1 suicidal [thoughts|ideation|feelings|urges|plans]",
+        "my suicidal [thoughts|ideation|feelings|urges|plans]",
+        (
+            "[i|ive|im|id|^] ~3 [think*|thought|considering|considered|planning|planned|attempt*|contemplat*|"
+            "commit] (about|of) suicide ![prevention|risk|screening|assessment|rate|rates|research|statistics|"
+            "awareness|training|course|audit|cases|in]"
+        ),
+        "[kill|killing|killed] myself",
+        "[end|ending|ended|take|taking|took] my (own) life",
+        (
+            "[i|ive|im|id|^] ~3 [want|wanted|wanna|wish|wished|would like|d like|deserve|deserved|ready|"
+            "going] (to) die ![laughing|of laughter|of embarrassment|for a]"
+        ),
+        "[i|ive|im|id|^] ~3 feel* like dying",
+        (
+            "[i|ive|im|id|^] ~3 [dont|do not|no longer|cant|cannot|didnt] [want|wanna|wish|bear] (to) [live|be alive|exist|"
+            "go on living|keep living] ![in|with|on|at|near|there|abroad|without]"
+        ),
+        "[i|ive|im|id|^] ~3 [dont|do not|no longer] want to be [here|alive] [anymore|any more]",
+        "[i|ive|im|id|^] ~3 [dont|do not|no longer] want to be alive $",
+        "wish i [was|were|could be] dead",
+        "wish i [wasnt|werent|was not|were not] [here|alive|born|around]",
+        "wish i (had) never [been born|existed|woken up|woke up]",
+        "[hope|hoping] (that) i dont wake up",
+        "[i|ive|im|id|^] ~3 [want|going|gonna|ready|planning|thinking about|thought about|think about] (to) end* it all",
+        "[i|ive|im|id|^] ~3 [want to|wanna|going to|gonna|ready to|thinking about|thought about|think about] end* it $",
+        "end* (it) all $",
+        "better off [without me|dead|if i was dead|if i were dead|if i wasnt here|if i werent here]",
+        "[no|not any|not a] [reason|point] [to live|in living|to go on|in going on|to keep going|in being alive]",
+        "nothing (left) to live for",
+        "[life|it|its|lifes] (is) not worth living",
+        "[i|ive|im|id|^] ~3 [take|taking|took|taken] an overdose",
+        "overdos* on purpose",
+        "hang myself",
+        "[i|ive|im|id|^] ~3 jump* [off|in front of] [a|the] [bridge|train|building|roof|car|cliff]",
+        (
+            "[i|ive|im|id|^] ~2 [been|am|started|start|keep|kept|began|do|did|relapsed into|back to|"
+            "cant stop] ~1 self [harm*|injur*]"
+        ),
+        "[i|ive|im|id|^] ~2 self harm* $",
+        "my self [harm*|injur*]",
+        (
+            "[harm|harming|harmed|hurt|hurting|injure|injuring|injured|cut|cutting|burn|burning|burned|burnt] myself ![on|"
+            "playing|at|while|in the|skiing|running|cycling|by accident|accidentally|lifting|shaving|cooking|badly at]"
+        ),
+    ),
+}

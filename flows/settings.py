@@ -8,6 +8,8 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import timedelta
 
+from flows.crisis import DEFAULT_PHRASES
+
 
 @dataclass(frozen=True)
 class County:
@@ -82,10 +84,8 @@ DEFAULT_DOCTOR_HELP = (
 )  # fmt: skip
 """Services made for doctors (Norway); operators should check them against the services' own pages."""
 
-DEFAULT_CRISIS_WORDS: Mapping[str, tuple[str, ...]] = {
-    "nb": ("selvmord", "ta livet mitt", "ta mitt eget liv", "skade meg selv", "vil dø", "orker ikke leve"),
-    "en": ("suicide", "kill myself", "end my life", "harm myself", "want to die", "self-harm"),
-}
+DEFAULT_CRISIS_WORDS: Mapping[str, tuple[str, ...]] = DEFAULT_PHRASES
+"""First-person phrases of suicide, self-harm or not wanting to live (flows.crisis explains the syntax)."""
 
 
 @dataclass(frozen=True)

@@ -167,6 +167,11 @@ BAD_CONFIGS: list[tuple[str, Any, dict[str, str], str]] = [
     ),
     ("env secret overrides a good one", good_sections(), {"KOLLEGA_SECRET_KEY": "short"}, "secrets.secret_key"),
     ("env secret guessable", good_sections(), {"KOLLEGA_SECRET_KEY": "k" * 32}, "secrets.secret_key"),
+    # Crisis phrases are checked at start-up, each named by language and place.
+    ("crisis words a misspelt language", good_sections(crisis_words={"nbb": ["vil dø"]}), {}, "crisis_words.nbb"),
+    ("crisis words not a list", good_sections(crisis_words={"nb": "vil dø"}), {}, "crisis_words.nb"),
+    ("crisis phrase unclosed", good_sections(crisis_words={"nn": ["vil døy", "[ta|tek livet av meg"]}), {}, "crisis_words.nn[1]"),
+    ("crisis phrase gap too long", good_sections(crisis_words={"en": ["i ~9 die"]}), {}, "crisis_words.en[0]"),
 ]
 
 
