@@ -350,7 +350,7 @@ def test_two_webhook_processes_share_one_postgresql_database(
     cards = [c for t in COUNSELLORS for c in cluster.sends_to(t) if ACCEPT in c.buttons]
     assert sorted(case_code(c.text) for c in cards) == sorted(codes.values())
     for doctor, code in codes.items():
-        assert [f"Saken din {code} er sendt" in (s.text or "") for s in cluster.sends_to(doctor)].count(True) == 1, code
+        assert [f"det er sendt videre ({code})" in (s.text or "") for s in cluster.sends_to(doctor)].count(True) == 1, code
     # Every case was accepted and closed (above), and an ended case keeps no offer rows
     # (docs/threat-model.md section 3): the one card per case is the record of its offer.
     assert asyncio.run(rows(database_url, "SELECT case_code, status FROM offers")) == []
