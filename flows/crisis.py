@@ -66,7 +66,8 @@ _INNER_APOSTROPHE = re.compile(r"(?<=[^\W_])'(?=[^\W_])")
 _NEGATIONS = (
     "ikke ikkje ikkj ikk aldri ingen ingenting inga ikkje "
     "not no never nothing nobody none nor dont doesnt didnt wont wouldnt cant cannot couldnt "
-    "isnt wasnt arent werent havent hasnt hadnt shouldnt"
+    "isnt wasnt arent werent havent hasnt hadnt shouldnt "
+    "benekter benektar nekter nektar avkrefter avkreftar deny denies denied denying"
 )
 _OTHERS = (
     "han hun hen ho ham henne honom de dei dem deim du deg dere dykk vi oss "
@@ -340,7 +341,7 @@ DEFAULT_PHRASES: Mapping[str, tuple[str, ...]] = {
         # dying, not living
         (
             "[jeg|^] ~3 [vil|ville|ønsker å|ønsket å|ønsker meg|fortjener å|fortjente å|har lyst til å|hadde lyst til å|"
-            "lyst til å|lyst å] ~1 dø ![av latter]"
+            "lyst til å|lyst å] ~2 dø ![av latter]"
         ),
         "[jeg|^] ~3 [tenker|tenkte|tenkt] ~1 på å dø",
         "[jeg|^] ~3 [vil|ville|ønsker|ønsket|skulle ønske] ~1 [jeg var|å være|være] død",
@@ -358,6 +359,26 @@ DEFAULT_PHRASES: Mapping[str, tuple[str, ...]] = {
         "[jeg|^] ~3 livstrett*",
         "ser ingen [utvei|annen utvei|mening med livet|grunn til å leve]",
         "ser ingen vei ut !av",
+        "[lei|trøtt|trett|sliten] av å leve",
+        "[poenget|vitsen|meningen] med å leve",
+        "forsvinne for godt",
+        "[skal|vil] ta slutt for godt",
+        "[gjøre|gjør|gjort] slutt på [alt|alt sammen|det hele]",
+        "ingen [ville|vil|kommer til å] savne meg",
+        (
+            "[jeg|^] ~3 [samlet|samla|spart|sparer|samler|hamstret|hamstra|hamstrer] (opp|på) ~1 [tabletter|piller|"
+            "medisiner|sovetabletter]"
+        ),
+        "tenk* på å ta [alle sammen|alle på en gang|hele glasset|hele pakka|hele pakken]",
+        "[jeg|^] ~3 [skrevet|skrive|skrev|skriver] ~2 [avskjedsbrev*|farvelbrev*]",
+        "[jeg|^] ~2 [kjøre|kjørte|kjører] ~1 av veien",
+        "[tenkte|tenkt|tenker|tenke|ville|vil|lyst til] (på) å hoppe $",
+        (
+            "[tenkte|tenkt|tenker|tenke|ville|vil|lyst til] (på) å hoppe [fra|ned fra|ut fra] [brua|broa|taket|vinduet|"
+            "balkongen|stupet]"
+        ),
+        "[jeg|^] ~2 [dø|døe] i [søvne|søvnen]",
+        "[jeg|^] ~4 ikke ~2 være i live",
         "ingen grunn til å leve",
         "ingen [vits|mening|poeng] [i|med] å leve",
         (
@@ -395,7 +416,7 @@ DEFAULT_PHRASES: Mapping[str, tuple[str, ...]] = {
         "[hoppe|hoppar|hoppa] framfor [toget|eit tog|ein bil|bilen|trikken|bussen]",
         (
             "[eg|^] ~3 [vil|ville|ønskjer å|ynskjer å|ønskte å|fortener å|har lyst til å|hadde lyst til å|lyst til å|"
-            "lyst å] ~1 [døy|dø|døe] ![av latter]"
+            "lyst å] ~2 [døy|dø|døe] ![av latter]"
         ),
         "[eg|^] ~3 [tenkjer|tenkte|tenkt] ~1 på å [døy|dø|døe]",
         "[eg|^] ~3 [vil|ville|ønskjer|ynskjer|skulle ønskje] ~1 [eg var|å vere|vere] død",
@@ -410,6 +431,23 @@ DEFAULT_PHRASES: Mapping[str, tuple[str, ...]] = {
         "[eg|^] ~3 [livslei*|livstrøytt*]",
         "ser [ingen|inga] [utveg|utveg lenger|meining med livet|grunn til å leve]",
         "ser ingen veg ut !av",
+        "[lei|trøytt|trøtt|sliten] av å leve",
+        "[poenget|vitsen|meininga] med å leve",
+        "forsvinne for godt",
+        "[skal|vil] ta slutt for godt",
+        "[gjere|gjer|gjort] slutt på [alt|alt saman|det heile]",
+        "ingen [ville|vil|kjem til å] sakne meg",
+        "[eg|^] ~3 [samla|spart|sparar|samlar|hamstra|hamstrar] (opp|på) ~1 [tablettar|pillar|medisinar|sovetablettar]",
+        "tenk* på å ta [alle saman|alle på ein gong|heile glaset|heile pakka]",
+        "[eg|^] ~3 [skrive|skreiv|skriv] ~2 [avskilsbrev*|avskjedsbrev*|farvelbrev*]",
+        "[eg|^] ~2 [køyre|køyrde|køyrer] ~1 av vegen",
+        "[tenkte|tenkt|tenkjer|tenkje|ville|vil|lyst til] (på) å hoppe $",
+        (
+            "[tenkte|tenkt|tenkjer|tenkje|ville|vil|lyst til] (på) å hoppe [frå|ned frå|ut frå] [brua|taket|vindauget|"
+            "balkongen|stupet]"
+        ),
+        "[eg|^] ~3 [døy|dø|døe] i [søvne|søvnen]",
+        "[eg|^] ~4 ikkje ~2 vere i live",
         "ingen grunn til å leve",
         "ingen [vits|meining|poeng] [i|med] å leve",
         (
@@ -450,13 +488,29 @@ DEFAULT_PHRASES: Mapping[str, tuple[str, ...]] = {
         "wish i [was|were|could be] dead",
         "wish i [wasnt|werent|was not|were not] [here|alive|born|around]",
         "wish i (had) never [been born|existed|woken up|woke up]",
-        "[hope|hoping] (that) i dont wake up",
+        "[hope|hoping|hoped|wish|wishing] (that) i (just) [dont|wont|will not|do not|didnt|wouldnt] wake up",
         "[i|ive|im|id|^] ~3 [want|going|gonna|ready|planning|thinking about|thought about|think about] (to) end* it all",
         "[i|ive|im|id|^] ~3 [want to|wanna|going to|gonna|ready to|thinking about|thought about|think about] end* it $",
         "end* (it) all $",
         "better off [without me|dead|if i was dead|if i were dead|if i wasnt here|if i werent here]",
         "[no|not any|not a] [reason|point] [to live|in living|to go on|in going on|to keep going|in being alive]",
         "nothing (left) to live for",
+        "[tired|sick] of [living|life|being alive]",
+        "[point|sense] [in|of] [living|being alive|going on]",
+        "[disappear|vanish] [for good|forever]",
+        "[want|wanted] it all to [stop|end]",
+        "[nobody|no one|noone] would (even) miss me",
+        "if i [was|were] gone",
+        "[i|ive|im|id|^] ~3 [think*|thought|planning|planned|considering|want*] (about|of) overdos*",
+        (
+            "[i|ive|im|id|^] ~3 [stockpil*|hoard*|saving up|saved up|collecting|collected|stashed|stashing] ~2 [pills|"
+            "tablets|meds|medication]"
+        ),
+        "[thinking|thought|think] about taking [them all|all of them|the lot|the whole]",
+        "[i|ive|im|id|^] ~3 [wrote|written|writing|write] ~2 [goodbye|suicide|farewell] [note*|letter*]",
+        "[thought|thinking|think|considered|considering] about [steering|driving|crashing|swerving] [into|off]",
+        "[step|stepping|stepped|jump|jumping|walk|walking|throw myself] in front of [a|the] [train|bus|lorry|truck|car|tube]",
+        "[i|ive|im|id|^] ~3 [wont|will not|not going to|not gonna] be alive",
         "[life|it|its|lifes] (is) not worth living",
         "[i|ive|im|id|^] ~3 [take|taking|took|taken] an overdose",
         "overdos* on purpose",
