@@ -86,6 +86,15 @@ async def connected(harness: Any, doctor: FakeUser, *situation: str, safety: str
     return anna, code
 
 
+async def taken_in(harness: Any, doctor: FakeUser, language: str, *keys: str) -> FakeUser:
+    """A whole triage walked in ``language`` (the shortest one unless ``keys``), then taken by Anna."""
+    anna = await add_counsellor(harness, 9001, "Anna")
+    await harness.feed(doctor.send_command("/start"))
+    await walk(harness, doctor, *labels(language, *(keys or QUICK)))
+    await walk(harness, anna, ACCEPT)
+    return anna
+
+
 async def close_by_counsellor(harness: Any, anna: FakeUser) -> None:
     await harness.feed(anna.send_command("/close"))
     await walk(harness, anna, "Ja, avslutt")
@@ -478,10 +487,7 @@ async def test_reminders_and_news_of_a_case_say_nothing_on_a_lock_screen(harness
 @LANGUAGE
 async def test_the_close_of_an_ordinary_case_says_nothing_on_a_lock_screen(harness, language) -> None:
     kari = harness.user(5803, "Kari", language_code=language)
-    anna = await add_counsellor(harness, 9001, "Anna")
-    await harness.feed(kari.send_command("/start"))
-    await walk(harness, kari, *labels(language, *QUICK))
-    await walk(harness, anna, ACCEPT)
+    anna = await taken_in(harness, kari, language)
     news = await unasked(harness, kari, close_by_counsellor(harness, anna))
     assert len(news) == 3  # the close, the feedback question, the follow-up question
     assert giveaways(news, language) == []
@@ -490,10 +496,7 @@ async def test_the_close_of_an_ordinary_case_says_nothing_on_a_lock_screen(harne
 @LANGUAGE
 async def test_the_follow_up_check_in_says_nothing_on_a_lock_screen(harness, language) -> None:
     kari = harness.user(5804, "Kari", language_code=language)
-    anna = await add_counsellor(harness, 9001, "Anna")
-    await harness.feed(kari.send_command("/start"))
-    await walk(harness, kari, *labels(language, *QUICK))
-    await walk(harness, anna, ACCEPT)
+    anna = await taken_in(harness, kari, language)
     await close_by_counsellor(harness, anna)
     await walk(harness, kari, render(Plural("followup.yes", "followup.yes.plural", "weeks", {"weeks": 4}), language))
     news = await unasked(harness, kari, harness.tick(weeks=4, hours=1))
@@ -504,11 +507,8 @@ async def test_the_follow_up_check_in_says_nothing_on_a_lock_screen(harness, lan
 @LANGUAGE
 async def test_the_close_of_an_urgent_case_says_nothing_on_a_lock_screen(harness, language) -> None:
     kari = harness.user(5805, "Kari", language_code=language)
-    anna = await add_counsellor(harness, 9001, "Anna")
-    await harness.feed(kari.send_command("/start"))
     keys = ("consent.continue", "who.self", "situation.not_coping", "safety.yes", "crisis.go_on")
-    await walk(harness, kari, *labels(language, *keys, *QUICK[4:]))
-    await walk(harness, anna, ACCEPT)
+    anna = await taken_in(harness, kari, language, *keys, *QUICK[4:])
     news = await unasked(harness, kari, close_by_counsellor(harness, anna))
     assert t("doctor.closed_urgent", language) in news
     assert giveaways(news, language) == []
