@@ -24,7 +24,10 @@ from flows.replies import Chart, Dated, FigureKey, Lines, ParamValue, Reply, Tex
 HISTORY = 12
 """Periods in the chart and the document, the current one included."""
 
-_PERIODS = {"week": Period.WEEK, "uke": Period.WEEK, "month": Period.MONTH, "måned": Period.MONTH}
+_PERIODS = {
+    "week": Period.WEEK, "uke": Period.WEEK, "veke": Period.WEEK,
+    "month": Period.MONTH, "måned": Period.MONTH, "månad": Period.MONTH,
+}  # fmt: skip
 
 
 # --- /queue -------------------------------------------------------------------
@@ -78,7 +81,7 @@ def _age(delta: timedelta) -> Text:
 
 
 def stats_period(argument: str) -> Period:
-    """``/stats week`` or ``/stats month`` (also ``uke``, ``måned``); anything else is a month."""
+    """``/stats week`` or ``/stats month`` (also ``uke``/``veke``, ``måned``/``månad``); anything else is a month."""
     return _PERIODS.get(argument.strip().lower(), Period.MONTH)
 
 

@@ -55,7 +55,7 @@ NORWEGIAN_COUNTIES = (
 DEFAULT_EMERGENCY = (
     EmergencyNumber("113", {
         "nb": "Akutt fare, også ved selvmordsfare",
-        "nn": "Akutt fare, også ved sjølvmordsfare",
+        "nn": "Akutt fare, òg ved sjølvmordsfare",
         "en": "Emergency, including acute suicide risk",
     }),
     EmergencyNumber("116 117", {"nb": "Legevakt", "nn": "Legevakt", "en": "Out-of-hours doctor (legevakt)"}),

@@ -12,7 +12,7 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from bot.chart import draw_chart, with_picture
 from flows.catalogue import render
-from flows.coordination import HISTORY, stats_replies, stats_window
+from flows.coordination import HISTORY, stats_period, stats_replies, stats_window
 from flows.disclosure import EXPORT_COLUMNS
 from flows.events import Event, EventKind
 from flows.periods import Period
@@ -153,3 +153,12 @@ def test_the_chart_is_drawn_in_the_coordinators_language() -> None:
 async def test_an_unknown_period_is_refused(sessions) -> None:
     with pytest.raises(ValueError):
         await _stats(sessions, "fortnight", 5, NOW)
+
+
+PERIOD_WORDS = [("week", Period.WEEK), ("Uke", Period.WEEK), ("veke", Period.WEEK),
+                ("month", Period.MONTH), ("måned", Period.MONTH), ("månad", Period.MONTH)]  # fmt: skip
+
+
+@pytest.mark.parametrize(("argument", "period"), PERIOD_WORDS)
+def test_the_period_words_of_each_language_in_coordinator_help_are_understood(argument: str, period: Period) -> None:
+    assert stats_period(argument) is period
