@@ -236,6 +236,7 @@ class Intake:
                 result.replies.append(Reply(Text("forget.kept")))
             elif action.startswith("lang_") and action.removeprefix("lang_") in LANGUAGES:
                 language = action.removeprefix("lang_")
+                self._chosen.pop(person.pseudonym, None)  # the draft or the case holds it from now on
                 result.language = language
                 result.replace = True
                 result.replies.append(Reply(Text("language.changed")))
@@ -262,9 +263,14 @@ class Intake:
         marks the draft urgent at once, and one more press takes an accidental press back.
         """
         now = self.clock()
-        colleague = draft is not None and draft.seeker == Seeker.COLLEAGUE
+        colleague = _colleague(draft, case)
         await tx.events.record(Event(EventKind.SAFETY_SHOWN, actor=via, seeker=draft.seeker if draft else None), now)
-        if via is SafetyVia.WORDS and (draft is not None or case is not None):
+        if via is SafetyVia.WORDS and draft is None and case is None:
+            # A first message, or one after a case ended: the numbers, then the welcome, so the
+            # doctor sees where they are and how to go on (nothing to escalate yet).
+            result.replies.append(self.crisis_reply(result.language))
+            return await self._ask(tx, person, await self._new_draft(tx, person), result)
+        if via is SafetyVia.WORDS:
             result.replies.append(self.crisis_reply(result.language, colleague))
             question = Text("crisis.concerns_now_colleague") if colleague else Text("crisis.concerns_now")
             buttons = ((Button(Text("crisis.now_yes"), "crisis_now_yes"), Button(Text("crisis.now_no"), "crisis_now_no")),)
@@ -301,13 +307,16 @@ class Intake:
         elif action == "crisis_undo" and draft is not None and draft.urgent_by_button:
             draft.urgent, draft.urgent_by_button = False, False
             result.replies.append(Reply(Text("crisis.undone")))
-        elif action == "crisis_back" and draft is None and case is None:
-            result.replies.append(Reply(Text("stale.no_conversation")))
-        elif action == "crisis_back" and draft is not None:
-            # The numbers stay in the chat (only their buttons go); the question comes below them.
-            result.replies.append(self.crisis_reply(result.language, draft.seeker == Seeker.COLLEAGUE))
+        else:
+            # "Carry on", or an undo that no longer applies: the numbers stay in the chat (only
+            # their buttons go), and what follows comes below them.
+            result.replies.append(self.crisis_reply(result.language, _colleague(draft, case)))
+            if action == "crisis_undo" and draft is not None and draft.urgent:
+                result.replies.append(Reply(Text("crisis.still_urgent")))
+            elif draft is None and case is None:
+                result.replies.append(Reply(Text("stale.no_conversation")))
         if draft is None:
-            if case is not None and not result.replies:
+            if case is not None and action in ("crisis_back", "crisis_undo"):
                 result.replies.append(self._status(case))
             return result
         return await self._ask(tx, person, draft, result, again=True)
@@ -315,7 +324,7 @@ class Intake:
     async def _case_turns_urgent(self, tx: Tx, case: CaseView, result: Result, *, shown: bool) -> Result:
         """Urgent from now on: first in the queue, and the counsellor (if any) and coordinators told."""
         if shown:
-            result.replies.append(self.crisis_reply(result.language, False))
+            result.replies.append(self.crisis_reply(result.language, _colleague(None, case)))
         if not case.urgent:
             await tx.cases.mark_urgent(case.code)
             result.outbound += await self.casework.turned_urgent(tx, case)
@@ -496,6 +505,12 @@ class Intake:
                 return draft.language
             case = await tx.cases.of_doctor(person.pseudonym)
             return case.reader_language if case else self._language(person)
+
+
+def _colleague(draft: Draft | None, case: CaseView | None) -> bool:
+    """Whether a worried colleague is writing (their crisis screen says what a helper does)."""
+    seeker = draft.seeker if draft is not None else case.seeker if case is not None else None
+    return seeker == Seeker.COLLEAGUE
 
 
 _CHOSEN_KEPT = 10_000

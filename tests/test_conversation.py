@@ -559,3 +559,65 @@ async def test_the_colleague_path_crisis_screen_tells_a_helper_what_to_do(harnes
     for advice in ("Er kollegaen din i fare nå, ring 113", "Bli hos kollegaen din", "Ikke la dem være alene"):
         assert advice in crisis.text
     assert "du er lege" not in crisis.text
+
+
+# --- 10. crisis edges ---------------------------------------------------------------------------
+async def test_crisis_words_as_a_first_message_show_the_numbers_then_the_welcome(harness) -> None:
+    ola = harness.user(6001, "Ola")
+    await harness.feed(ola.send_text("Jeg vil ikke leve lenger"))
+    numbers, welcome = harness.said(ola)[-2:]
+    assert "☎ 113" in numbers.text
+    assert welcome.text.startswith("Hei, og velkommen til Kollega.") and CONSENT in welcome.buttons
+
+
+async def test_the_welcome_names_113_before_anything_else_is_asked(harness) -> None:
+    for uid, language in ((6002, NB), (6003, NN), (6004, EN)):
+        user = harness.user(uid, "Ola", language_code=language)
+        await harness.feed(user.send_command("/start"))
+        first_lines = harness.said(user)[-1].text.split("\n")[:3]
+        assert any("113" in line for line in first_lines), first_lines
+
+
+async def test_an_undo_that_no_longer_applies_keeps_the_numbers_and_says_why(harness) -> None:
+    liv = harness.user(6005, "Liv")
+    _, first_crisis = await _sos(harness, liv, 4)  # 🆘 on the support question
+    await harness.feed(liv.send_text(CRISIS_WORDS))  # then words, and "yes, it concerns me now"
+    await walk(harness, liv, CRISIS_NOW)
+    await walk(harness, liv, UNDO)  # then the 🆘 screen's undo
+    kept = [s for s in harness.telegram.messages_to(liv.chat_id) if s.message_id == first_crisis.message_id][-1]
+    assert "☎ 113" in (kept.text or "")
+    assert t("crisis.still_urgent") in [s.text for s in harness.said(liv)[-2:]]
+    await walk(harness, liv, *PREFERENCES)
+    assert "Haster: Ja" in harness.said(liv)[-1].text
+
+
+async def test_a_language_switched_back_after_cancel_is_the_one_kept(harness) -> None:
+    ida = harness.user(6006, "Ida")  # Telegram in Bokmål
+    await harness.feed(ida.send_command("/start"))
+    await walk(harness, ida, "Switch to English")
+    await harness.feed(ida.send_command("/cancel"))
+    await harness.feed(ida.send_command("/start"))
+    assert harness.said(ida)[-1].text == t("consent.question", EN)  # remembered after /cancel
+    anna = await taken_in(harness, ida, NB, "language.switch_to_nb", *QUICK)
+    await close_by_counsellor(harness, anna)
+    await harness.feed(ida.send_command("/start"))
+    assert harness.said(ida)[-1].text == t("consent.question", NB)
+
+
+async def test_sos_on_an_old_triage_message_makes_the_open_case_urgent(harness) -> None:
+    kari = harness.user(6007, "Kari")
+    anna, code = await connected(harness, kari)
+    await harness.feed(kari.press_data("consent|crisis"))
+    assert "☎ 113" in harness.said(kari)[-2].text
+    assert harness.said(kari)[-1].text == t("crisis.case_urgent_active", code=code, alias="Anna")
+    assert harness.said(anna)[-1].text == t("case.turned_urgent", code=code)
+
+
+async def test_crisis_words_in_a_colleague_case_ask_the_colleague_and_show_the_helpers_screen(harness) -> None:
+    anne = harness.user(6008, "Anne")
+    anna = await taken_in(harness, anne, NB, "consent.continue", "who.colleague", *QUICK[2:])
+    await harness.feed(anne.send_text(CRISIS_WORDS))
+    numbers, check = harness.said(anne)[-2:]
+    assert "Bli hos kollegaen din" in numbers.text
+    assert check.text == t("crisis.concerns_now_colleague")
+    assert harness.said(anna)[-1].text == CRISIS_WORDS

@@ -477,6 +477,9 @@ async def triage_macro(world: World, uid: int, situation: str, urgent: bool, cou
     if county != "Vil helst ikke si":
         labels.append("Det spiller ingen rolle")
     labels += [contact, "Norsk", "Ja, send til en støttekollega"]
+    # In Bokmål, whatever was chosen before (a language chosen before /cancel is remembered).
+    await world.feed(user.send_command("/language"))
+    await world.feed(user.press("Bytt til bokmål"))
     await world.feed(user.send_command("/start"))
     for label in labels:
         await world.feed(user.press(label))
