@@ -255,7 +255,7 @@ def parse(
 
 
 def _crisis_words(data: dict[str, Any]) -> dict[str, tuple[str, ...]]:
-    """``[crisis_words]``: a language listed replaces its default list (``en = []`` turns English off)."""
+    """``[crisis_words]``: a language listed replaces its default list (``en = []`` drops the English one)."""
     crisis_words = {lang: tuple(words) for lang, words in FlowSettings().crisis_words.items()}
     for lang, words in _section(data, "crisis_words").items():
         if lang not in LANGUAGES:

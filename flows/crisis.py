@@ -17,8 +17,7 @@ Phrase syntax (one phrase per list entry; text and phrase are compared case-inse
 ``[a|b c]``
     One of the alternatives, each one or more words: ``[tar|tok|tatt] livet av meg``.
 ``(a|b c)``
-    The same, optional: ``orker ikke (å) leve``. Not first, nor last unless a ``$`` follows
-    (elsewhere it would change nothing).
+    The same, optional: ``orker ikke (å) leve``. Not first or last (it would change nothing).
 ``~`` or ``~3``
     Up to 2 (or the number given, 1 to 5) other words, but never a negation ("ikke", "aldri",
     "not", "never", ...) nor a word for someone else ("han", "hun", "pasienten", "she", "they",
@@ -28,8 +27,11 @@ Phrase syntax (one phrase per list entry; text and phrase are compared case-inse
     The start of the message, a line or a clause (after . , ! ? : ; or an emoji): a sentence
     with no subject, as people write when they mean themselves ("Orker ikke mer. Vil dø.").
     First in the phrase, or first in an alternative of its first group: ``[jeg|^] ~2 vil dø``.
+    A gap right after it spans one word at most ("Har så lyst til å dø", but not "Uten
+    behandling vil mange dø"), whatever its number says for the other alternatives.
 ``$``
-    The end of the message, a line or a clause; last in the phrase: ``thinking about ending it $``
+    The end of the message, a line or a clause (not a colon: "Selvmordstanker: nei" is a form
+    line); last in the phrase: ``thinking about ending it $``
     ("ending it with him" is a break-up).
 ``!a`` or ``![a|b c]``
     Last in the phrase: not followed by these words: ``kutte* meg ![ut|av]`` leaves
@@ -55,9 +57,12 @@ _LETTER = r"[^\W_]"
 _SEP = r"[\W_]+"
 _WORD_START = r"(?<![^\W_])"
 _WORD_END = r"(?![^\W_])"
-_CLAUSE_START = r"(?<![^\W_])(?<![^\S\n])[\W_]*"
-"""At the start, or just after a mark that is neither a letter nor a space (a line break counts)."""
-_CLAUSE_END = r"(?=[^\S\n]*(?:\Z|\n|[^\w\s]))"
+_CLAUSE_START = r"(?:\A|(?<=\n)|(?<=[^\w\s-])|(?<=-[^\S\n])|(?<=_))[^\S\n]*+(?=[^\W_])"
+"""At the start, after a line break, or after a mark that is neither a letter nor a space (a hyphen only
+with a space after it: "17-åring" is one word); linear, however long a run of marks."""
+_GAP_WORD = r"[^\W\d_]+(?![\d])"
+"""A word a gap may step over: letters only ("24F" or "17" is a patient in a note, not the writer)."""
+_CLAUSE_END = r"(?=[^\S\n]*(?:\Z|\n|[^\w\s:]))"
 
 _APOSTROPHES = str.maketrans({"’": "'", "‘": "'", "ʼ": "'", "`": "'", "´": "'", "′": "'"})
 _INVISIBLE = dict.fromkeys(map(ord, "\u00ad\u200b\u200c\u200d\u2060\ufeff"))
@@ -77,8 +82,16 @@ _OTHERS = (
     "he she they him her them his hers their theirs you we us who whom whose which "
     "patient* colleague* doctors people someone somebody anyone anybody everyone others "
     "men woman women boy girl guy person friend* mother father mum mom dad son daughter brother sister "
-    "wife husband partner"
+    "wife husband partner "
+    "hes shes hed shed theyre theyve theyd theyll youre youve youd"  # "he's", "she'd", "they're"...
 )
+_SOMEONE_ELSE_TOO = (
+    "mange noen noko nokon flere fleire tidligere tidlegare kronisk* akutt* kjent "
+    "bestemor* mormor* farmor* bestefar* morfar* farfar* besteforeld* ektefelle* kone* samboer* "
+    "many some several most few previous* history known chronic* acute* "
+    "mr mrs ms dr grandma* grandmother* grandfather* grandpa* grandparent* nan"
+)
+"""Quantifiers, clinical words and people a note or a story is about, kept out of a gap as well."""
 
 
 def _word_regex(word: str) -> str:
@@ -87,7 +100,7 @@ def _word_regex(word: str) -> str:
     return re.escape(word)
 
 
-_BLOCKED = "(?:" + "|".join(_word_regex(w) for w in f"{_NEGATIONS} {_OTHERS}".split()) + ")" + _WORD_END
+_BLOCKED = "(?:" + "|".join(_word_regex(w) for w in f"{_NEGATIONS} {_OTHERS} {_SOMEONE_ELSE_TOO}".split()) + ")" + _WORD_END
 
 
 def _normalise(text: str) -> str:
@@ -250,11 +263,11 @@ def _check_order(items: list[_Item]) -> None:
         raise ValueError("'~' must stand between words")
     if any(isinstance(a, _Gap) and isinstance(b, _Gap) for a, b in pairwise(body)):
         raise ValueError("two '~' in a row: use one, of 1 to 5 words")
-    # An optional group last matters only before a '$' ("orker ikke livet (mer) $"): before a '!'
-    # it changes nothing, since "a (b) !c" matches wherever "a !c" does.
-    ends = (body[0],) if isinstance(items[-1], _End) else (body[0], body[-1])
-    if any(isinstance(item, _Group) and item.optional for item in ends):
+    if any(isinstance(item, _Group) and item.optional for item in (body[0], body[-1])):
         raise ValueError("'( )' first or last changes nothing: leave it out or use [ ]")
+    for before, item, after in zip(body, body[1:], body[2:], strict=False):
+        if isinstance(item, _Group) and item.optional and isinstance(before, _Gap) and isinstance(after, _Gap):
+            raise ValueError("'~ ( ) ~' is two gaps in a row when the group is absent")
 
 
 def _sequence(items: Sequence[_Item], final: bool) -> str:
@@ -265,7 +278,7 @@ def _sequence(items: Sequence[_Item], final: bool) -> str:
         if isinstance(item, _Word):
             parts.append(_word_regex(item.text) + (_WORD_END if last else _SEP))
         elif isinstance(item, _Gap):
-            parts.append(f"(?:(?!{_BLOCKED}){_LETTER}+{_SEP}){{0,{item.most}}}")
+            parts.append(f"(?:(?!{_BLOCKED}){_GAP_WORD}{_SEP}){{0,{item.most}}}")
         elif isinstance(item, _Start):
             parts.append(_CLAUSE_START)
         elif isinstance(item, _Group):
@@ -281,7 +294,26 @@ def _compile(items: tuple[_Item, ...]) -> str:
     elif isinstance(items[-1], _Not):
         tail = "(?!" + _SEP + "(?:" + "|".join(_sequence(alt, True) for alt in items[-1].alternatives) + "))"
         items = items[:-1]
-    return _WORD_START + _sequence(items, True) + tail
+    return "(?:" + "|".join(_WORD_START + _sequence(body, True) for body in _subjects(items)) + ")" + tail
+
+
+def _subjects(items: tuple[_Item, ...]) -> list[tuple[_Item, ...]]:
+    """The phrase, with a gap right after a clause start kept to one word.
+
+    ``[jeg|^] ~3 tenkt på selvmord`` is ``jeg ~3 tenkt på selvmord`` or ``^ ~1 tenkt på selvmord``:
+    after "jeg" a few words may come between ("jeg har lenge tenkt"), but at a clause start more
+    than one would let any subject in ("Pasienten hans har tenkt", "Mange leger har tenkt").
+    """
+    first, rest = items[0], items[1:]
+    if not rest or not isinstance(rest[0], _Gap):
+        return [items]
+    if isinstance(first, _Start):
+        return [(first, _Gap(1), *rest[1:])]
+    if isinstance(first, _Group) and (_Start(),) in first.alternatives:
+        others = tuple(alt for alt in first.alternatives if alt != (_Start(),))
+        subjectless: tuple[_Item, ...] = (_Start(), _Gap(1), *rest[1:])
+        return [(_Group(others, optional=False), *rest), subjectless] if others else [subjectless]
+    return [items]
 
 
 # --- the public face ---------------------------------------------------------------------
@@ -317,7 +349,7 @@ DEFAULT_PHRASES: Mapping[str, tuple[str, ...]] = {
     "nb": (
         # taking one's life
         "[ta|tar|tok|tatt] livet av meg",
-        "[ta|tar|tok|tatt] livet mitt",
+        "[ta|tar|tok|tatt] livet mitt ![tilbake|i egne hender]",
         "[ta|tar|tok|tatt] mitt (eget) liv",
         "[jeg|^] ~3 [tenker|tenkte|tenkt|tenke] ~1 på selvmord",
         "[jeg|^] ~3 [vurderer|vurdert|vurderte|planlegger|planlagt|planla|forsøkt|forsøkte|prøvd|prøvde|begå|begår] selvmord",
@@ -336,8 +368,34 @@ DEFAULT_PHRASES: Mapping[str, tuple[str, ...]] = {
         "[jeg|^] ~3 avslutte livet",
         "avslutte [livet mitt|mitt liv]",
         "[jeg|^] ~3 [ta|tar|tok|tatt] en overdose",
-        "[henge|henger|hengte] meg ![på|med|opp|etter|i]",
-        "[hoppe|hopper|hoppet] foran [toget|et tog|en bil|bilen|trikken|bussen|t banen]",
+        "[henge|henger|hengte] meg ![på|med|opp|etter|i|ikke]",
+        "[jeg|^] ~3 [hoppe|hopper|hoppet] foran [toget|et tog|en bil|bilen|trikken|bussen|t banen]",
+        (
+            "[jeg|^] ~3 [vil|skal|tenker på å|tenkte på å|tenkt på å|har lyst til å|lyst til å] [hoppe|kaste meg] [fra|"
+            "ut fra|ned fra|foran|ut av] [brua|broa|taket|vinduet|balkongen|stupet|toget|et tog|en bil|bilen|bussen|"
+            "t banen]"
+        ),
+        "[jeg|^] ~2 [har|hadde] ikke lyst til å leve",
+        "[jeg|^] ~3 [vil|ville|har lyst til å|lyst til å|tenker på å|tenkt på å|skal] [skade|kutte] meg ![på|i fingeren|ut|av]",
+        "[jeg|^] ~1 skader meg $",
+        "[jeg|^] ~2 fortjener ikke å leve",
+        "[sovne|sove] og aldri våkne",
+        "[jeg|^] ~3 bestemt meg for å [dø|ta livet av meg|avslutte livet|gjøre slutt på det]",
+        (
+            "[jeg|^] ~3 [tatt|tok] [alle|alle sammen|hele glasset|for mange|mange] ~1 [tabletter|tablettene|piller|pillene|"
+            "sovetabletter|sovepiller]"
+        ),
+        "ser ikke ~1 [vits|poenget|meningen|poeng|mening|vitsen] [i|med] å leve",
+        "ser ikke noen [vits|poeng|mening] [i|med] å leve",
+        "[tenker|tenkte|tenkt] jeg ~2 på [selvmord|å dø|å ta livet av meg|å ta livet mitt|å gjøre slutt på livet]",
+        (
+            "[har|hadde] jeg ~2 [lyst til å dø|lyst å dø|tenkt på selvmord|tenkt på å dø|selvmordstank*|selvmordsplan*|"
+            "ikke lyst til å leve]"
+        ),
+        "[vil|ville|skulle] jeg ~2 [dø|ønske jeg var død|ønske jeg ikke fantes]",
+        "[orker|klarer] jeg ikke ~1 [å leve|leve|livet]",
+        "[kutter|kuttet|skader|skadet|risper|rispet] jeg meg ![på|ut|i fingeren]",
+        "^ [har|hadde] ~1 lyst (til) å ~1 dø",
         # dying, not living
         (
             "[jeg|^] ~3 [vil|ville|ønsker å|ønsket å|ønsker meg|fortjener å|fortjente å|har lyst til å|hadde lyst til å|"
@@ -348,30 +406,36 @@ DEFAULT_PHRASES: Mapping[str, tuple[str, ...]] = {
         "[like gjerne|heller] [vært|være] død",
         "[jeg|^] ~2 [vil|ville|ønsker|orker|klarer|gidder|har lyst til å] ikke (å) leve ![i|på|med|der|her i|sammen]",
         "[jeg|^] ~2 [vil|ønsker|orker] ikke (å) [finnes|leve lenger|leve mer|være her lenger|være her mer|være til]",
-        "[jeg|^] ~2 [orker|klarer] ikke [livet|å leve|leve] (mer|lenger) $",
+        "[jeg|^] ~2 [orker|klarer] ikke [livet|å leve|leve] $",
+        "[jeg|^] ~2 [orker|klarer] ikke [livet|å leve|leve] [mer|lenger]",
         "[ønske|ønsker|ønsket] jeg ikke [fantes|var født|levde|hadde blitt født]",
-        "[håper|håpet] (at) jeg ikke våkner",
+        "[håper|håpet] (at) jeg ikke våkner ![av|før|når|om|tidlig]",
         "[jeg|^] ~2 vil ikke våkne ![tidlig|før|klokka|kl|om]",
         (
             "bedre [uten meg|om jeg ikke fantes|om jeg var død|om jeg døde|om jeg forsvant|hvis jeg ikke fantes|"
             "hvis jeg var død|hvis jeg døde]"
         ),
         "[jeg|^] ~3 livstrett*",
-        "ser ingen [utvei|annen utvei|mening med livet|grunn til å leve]",
+        "ser ingen [utvei|annen utvei|mening med livet|grunn til å leve] ![enn|annet enn|utenom]",
         "ser ingen vei ut !av",
-        "[lei|trøtt|trett|sliten] av å leve",
+        "[lei|trøtt|trett|sliten] av å leve ![i|på|med|som|uten]",
         "[poenget|vitsen|meningen] med å leve",
         "forsvinne for godt",
         "[skal|vil] ta slutt for godt",
         "[gjøre|gjør|gjort] slutt på [alt|alt sammen|det hele]",
-        "ingen [ville|vil|kommer til å] savne meg",
+        "ingen (som) [ville|vil|hadde|kommer til å] [savne|savnet] meg",
+        "[jeg|^] ~3 [vurdert|vurderer|tenkt|tenker|tenkte|planlegger|planlagt|vil|skal] (på) å [ta|tatt] en overdose",
         (
-            "[jeg|^] ~3 [samlet|samla|spart|sparer|samler|hamstret|hamstra|hamstrer] (opp|på) ~1 [tabletter|piller|"
-            "medisiner|sovetabletter]"
+            "[lyst til å|ville|vil|tenkte på å|tenkt på å|tenker på å] [hoppe|kaste meg] [foran|framfor] [toget|et tog|"
+            "t banen|bussen|en bil|trikken]"
         ),
-        "tenk* på å ta [alle sammen|alle på en gang|hele glasset|hele pakka|hele pakken]",
-        "[jeg|^] ~3 [skrevet|skrive|skrev|skriver] ~2 [avskjedsbrev*|farvelbrev*]",
-        "[jeg|^] ~2 [kjøre|kjørte|kjører] ~1 av veien",
+        "[jeg|^] ~3 [samlet|samla|spart|sparer|hamstret|hamstra|hamstrer] (opp|på) ~1 [tabletter|piller|medisiner|sovetabletter]",
+        "tenk* på å ta [alle sammen|alle på en gang|hele glasset|hele pakka|hele pakken] ![med|til|på]",
+        (
+            "[jeg|^] ~3 [skrevet|skrive|skrev|skriver] ~2 [avskjedsbrev*|farvelbrev*] ![til pasient*|til kolleg*|"
+            "til avdeling*|til jobb*]"
+        ),
+        "[jeg|^] ~2 [vil|ville|lyst til å|tenkte på å|tenker på å|tenkt på å|bare] [kjøre|kjørte] ~1 av veien",
         "[tenkte|tenkt|tenker|tenke|ville|vil|lyst til] (på) å hoppe $",
         (
             "[tenkte|tenkt|tenker|tenke|ville|vil|lyst til] (på) å hoppe [fra|ned fra|ut fra] [brua|broa|taket|vinduet|"
@@ -380,10 +444,11 @@ DEFAULT_PHRASES: Mapping[str, tuple[str, ...]] = {
         "[jeg|^] ~2 [dø|døe] i [søvne|søvnen]",
         "[jeg|^] ~4 ikke ~2 være i live",
         "ingen grunn til å leve",
-        "ingen [vits|mening|poeng] [i|med] å leve",
+        "ingen [vits|mening|poeng] (i|med) å leve",
         (
-            "[jeg|^] ~3 [suicidal|suicidale] "
-            "![patient*|pasient*|person|people|folk|client*|risk|risiko|behaviour|behavior|atferd|teen*|adolescent*|young|ungdom*|man|mann|woman|kvinne*|child*|barn*|friend*|venn*|colleague*|kolleg*]"
+            "[jeg|^] ~3 [suicidal|suicidale] ![ideation|ideasjon|atferd|patient*|pasient*|person|people|folk|client*|risk|"
+            "risiko|behaviour|behavior|atferd|teen*|adolescent*|young|ungdom*|man|mann|woman|kvinne*|child*|barn*|friend*|"
+            "venn*|colleague*|kolleg*]"
         ),
         "[livet|det] er ikke verdt å leve",
         # self-harm
@@ -397,7 +462,7 @@ DEFAULT_PHRASES: Mapping[str, tuple[str, ...]] = {
     ),
     "nn": (
         "[ta|tek|tok|teke|tatt] livet av meg",
-        "[ta|tek|tok|teke|tatt] livet mitt",
+        "[ta|tek|tok|teke|tatt] livet mitt ![tilbake|i eigne hender]",
         "[ta|tek|tok|teke|tatt] mitt (eige) liv",
         "[eg|^] ~3 [tenkjer|tenker|tenkte|tenkt|tenke|tenkje] ~1 på sjølvmord",
         "[eg|^] ~3 [vurderer|vurdert|vurderte|planlegg|planlagt|planla|forsøkt|freista|prøvd|prøvde|gjere] sjølvmord",
@@ -413,7 +478,31 @@ DEFAULT_PHRASES: Mapping[str, tuple[str, ...]] = {
         "[eg|^] ~3 avslutte livet",
         "[eg|^] ~3 [ta|tek|tok|teke] ein overdose",
         "[henge|heng|hengde] meg ![på|med|opp|etter|i]",
-        "[hoppe|hoppar|hoppa] framfor [toget|eit tog|ein bil|bilen|trikken|bussen]",
+        "[eg|^] ~3 [hoppe|hoppar|hoppa] framfor [toget|eit tog|ein bil|bilen|trikken|bussen]",
+        (
+            "[eg|^] ~3 [vil|skal|tenkjer på å|tenkte på å|tenkt på å|har lyst til å|lyst til å] [hoppe|kaste meg] [frå|"
+            "ut frå|ned frå|framfor|ut av] [brua|taket|vindauget|balkongen|stupet|toget|eit tog|ein bil|bilen|bussen]"
+        ),
+        "[eg|^] ~2 [har|hadde] ikkje lyst til å leve",
+        "[eg|^] ~3 [vil|ville|har lyst til å|lyst til å|tenkjer på å|tenkt på å|skal] [skade|kutte] meg ![på|i fingeren|ut|av]",
+        "[eg|^] ~1 skadar meg $",
+        "[eg|^] ~2 fortener ikkje å leve",
+        "[sovne|sove] og aldri vakne",
+        "[eg|^] ~3 bestemt meg for å [døy|dø|ta livet av meg|avslutte livet]",
+        (
+            "[eg|^] ~3 [tatt|tok|teke] [alle|alle saman|heile glaset|for mange|mange] ~1 [tablettar|tablettane|pillar|"
+            "pillane|sovetablettar]"
+        ),
+        "ser ikkje ~1 [vits|poenget|meininga|poeng|meining|vitsen] [i|med] å leve",
+        "[tenkjer|tenker|tenkte|tenkt] eg ~2 på [sjølvmord|å døy|å dø|å ta livet av meg|å ta livet mitt]",
+        (
+            "[har|hadde] eg ~2 [lyst til å døy|lyst å døy|lyst til å dø|tenkt på sjølvmord|tenkt på å døy|sjølvmordstank*|"
+            "sjølvmordsplan*|ikkje lyst til å leve]"
+        ),
+        "[vil|ville|skulle] eg ~2 [døy|dø|ønskje eg var død|ønskje eg ikkje fanst]",
+        "[orkar|klarar] eg ikkje ~1 [å leve|leve|livet]",
+        "[kuttar|kutta|skadar|skada|rispar|rispa] eg meg ![på|ut|i fingeren]",
+        "^ [har|hadde] ~1 lyst (til) å ~1 [døy|dø]",
         (
             "[eg|^] ~3 [vil|ville|ønskjer å|ynskjer å|ønskte å|fortener å|har lyst til å|hadde lyst til å|lyst til å|"
             "lyst å] ~2 [døy|dø|døe] ![av latter]"
@@ -423,24 +512,30 @@ DEFAULT_PHRASES: Mapping[str, tuple[str, ...]] = {
         "[like gjerne|heller] [vore|vere] død",
         "[eg|^] ~2 [vil|ønskjer|ynskjer|orkar|klarar|gidd|har lyst til å] ikkje (å) leve ![i|på|med|der|her i|saman]",
         "[eg|^] ~2 [vil|ønskjer|ynskjer|orkar] ikkje (å) [finnast|leve lenger|leve meir|vere her lenger|vere her meir|vere til]",
-        "[eg|^] ~2 [orkar|klarar] ikkje [livet|å leve|leve] (meir|lenger) $",
+        "[eg|^] ~2 [orkar|klarar] ikkje [livet|å leve|leve] $",
+        "[eg|^] ~2 [orkar|klarar] ikkje [livet|å leve|leve] [meir|lenger]",
         "[ønskjer|ynskjer|ønskte|ønske] eg ikkje [fanst|var fødd|levde]",
-        "[håpar|håpa] (at) eg ikkje vaknar",
+        "[håpar|håpa] (at) eg ikkje vaknar ![av|før|når|om|tidleg]",
         "[eg|^] ~2 vil ikkje vakne ![tidleg|før|klokka|kl|om]",
         "betre [utan meg|om eg ikkje fanst|om eg var død|om eg døydde|om eg forsvann|viss eg ikkje fanst|viss eg var død]",
         "[eg|^] ~3 [livslei*|livstrøytt*]",
         "ser [ingen|inga] [utveg|utveg lenger|meining med livet|grunn til å leve]",
         "ser ingen veg ut !av",
-        "[lei|trøytt|trøtt|sliten] av å leve",
+        "[lei|trøytt|trøtt|sliten] av å leve ![i|på|med|som|utan]",
         "[poenget|vitsen|meininga] med å leve",
         "forsvinne for godt",
         "[skal|vil] ta slutt for godt",
         "[gjere|gjer|gjort] slutt på [alt|alt saman|det heile]",
-        "ingen [ville|vil|kjem til å] sakne meg",
+        "ingen (som) [ville|vil|hadde|kjem til å] [sakne|sakna|savne] meg",
+        "[eg|^] ~3 [vurdert|vurderer|tenkt|tenkjer|tenkte|planlegg|planlagt|vil|skal] (på) å [ta|teke|tatt] ein overdose",
+        (
+            "[lyst til å|ville|vil|tenkte på å|tenkt på å|tenkjer på å] [hoppe|kaste meg] framfor [toget|eit tog|bussen|"
+            "ein bil|trikken]"
+        ),
         "[eg|^] ~3 [samla|spart|sparar|samlar|hamstra|hamstrar] (opp|på) ~1 [tablettar|pillar|medisinar|sovetablettar]",
-        "tenk* på å ta [alle saman|alle på ein gong|heile glaset|heile pakka]",
+        "tenk* på å ta [alle saman|alle på ein gong|heile glaset|heile pakka] ![med|til|på]",
         "[eg|^] ~3 [skrive|skreiv|skriv] ~2 [avskilsbrev*|avskjedsbrev*|farvelbrev*]",
-        "[eg|^] ~2 [køyre|køyrde|køyrer] ~1 av vegen",
+        "[eg|^] ~2 [vil|ville|lyst til å|tenkte på å|tenkjer på å|tenkt på å|berre] [køyre|køyrde] ~1 av vegen",
         "[tenkte|tenkt|tenkjer|tenkje|ville|vil|lyst til] (på) å hoppe $",
         (
             "[tenkte|tenkt|tenkjer|tenkje|ville|vil|lyst til] (på) å hoppe [frå|ned frå|ut frå] [brua|taket|vindauget|"
@@ -449,10 +544,11 @@ DEFAULT_PHRASES: Mapping[str, tuple[str, ...]] = {
         "[eg|^] ~3 [døy|dø|døe] i [søvne|søvnen]",
         "[eg|^] ~4 ikkje ~2 vere i live",
         "ingen grunn til å leve",
-        "ingen [vits|meining|poeng] [i|med] å leve",
+        "ingen [vits|meining|poeng] (i|med) å leve",
         (
-            "[eg|^] ~3 [suicidal|suicidale] "
-            "![patient*|pasient*|person|people|folk|client*|risk|risiko|behaviour|behavior|atferd|teen*|adolescent*|young|ungdom*|man|mann|woman|kvinne*|child*|barn*|friend*|venn*|colleague*|kolleg*]"
+            "[eg|^] ~3 [suicidal|suicidale] ![ideation|ideasjon|atferd|patient*|pasient*|person|people|folk|client*|risk|"
+            "risiko|behaviour|behavior|atferd|teen*|adolescent*|young|ungdom*|man|mann|woman|kvinne*|child*|barn*|friend*|"
+            "venn*|colleague*|kolleg*]"
         ),
         "[livet|det] er ikkje verdt å leve",
         "[skade|skadar|skada|skadd] meg sjølv ![på sykkel*|på ski|på trening*|på jobb*|i fotball*]",
@@ -462,15 +558,18 @@ DEFAULT_PHRASES: Mapping[str, tuple[str, ...]] = {
     ),
     "en": (
         (
-            "[i|ive|im|id|^] ~2 suicidal ![patient*|person|people|client*|risk|behaviour|behavior|teen*|adolescent*|young|"
-            "ideation in|man|woman|child*|friend*|colleague*]"
+            "[i|ive|im|id|^] ~2 suicidal ![ideation|patient*|person|people|client*|risk|behaviour|behavior|teen*|"
+            "adolescent*|young|ideation in|man|woman|child*|friend*|colleague*]"
         ),
         "[i|ive|im|id|^] ~3 [have|had|having|get|getting|got|been having] ~1 suicidal [thoughts|ideation|feelings|urges|plans]",
         "my suicidal [thoughts|ideation|feelings|urges|plans]",
         (
-            "[i|ive|im|id|^] ~3 [think*|thought|considering|considered|planning|planned|attempt*|contemplat*|"
-            "commit] (about|of) suicide ![prevention|risk|screening|assessment|rate|rates|research|statistics|"
-            "awareness|training|course|audit|cases|in]"
+            "[i|ive|im|id|^] ~3 [think*|thought] [about|of] suicide ![prevention|risk|screening|assessment|rate|rates|"
+            "research|statistics|awareness|training|course|audit|cases|in]"
+        ),
+        (
+            "[i|ive|im|id|^] ~3 [considering|considered|planning|planned|attempt*|contemplat*|commit] suicide ![prevention|"
+            "risk|screening|assessment|rate|rates|research|statistics|awareness|training|course|audit|cases|in]"
         ),
         "[kill|killing|killed] myself",
         "[end|ending|ended|take|taking|took] my (own) life",
@@ -488,34 +587,55 @@ DEFAULT_PHRASES: Mapping[str, tuple[str, ...]] = {
         "wish i [was|were|could be] dead",
         "wish i [wasnt|werent|was not|were not] [here|alive|born|around]",
         "wish i (had) never [been born|existed|woken up|woke up]",
-        "[hope|hoping|hoped|wish|wishing] (that) i (just) [dont|wont|will not|do not|didnt|wouldnt] wake up",
+        (
+            "[hope|hoping|hoped|wish|wishing] (that) i (just) [dont|wont|will not|do not|didnt|wouldnt] wake up ![the|my|"
+            "him|her|them|anyone|early|before|at|in time|on time]"
+        ),
+        "sleep and never wake up",
+        "[id|i would] rather be dead",
+        "[i|ive|im|id|^] ~3 [want|wanted|wish|wished] to be dead",
+        "[i|ive|im|id|^] ~3 [having|have|had|get|getting] thoughts of [suicide|killing myself|ending my life|dying]",
+        "[i|ive|im|id|^] ~3 [thinking|think|thought] about dying ![patient*|people|children|relative*]",
+        (
+            "[i|ive|im|id|^] ~2 [took|taken|swallowed] [too many|all my|all the|a whole|loads of] ~1 [pills|tablets|"
+            "paracetamol|meds]"
+        ),
+        "[cant|cannot|can not] go on living",
+        (
+            "[want|wanted|wanting|thought about|thinking about] (to) [step|stepping|jump|jumping|throw myself|"
+            "throwing myself] in front of [a|the] [train|bus|lorry|truck|car|tube]"
+        ),
+        "[i|ive|im|id|^] ~3 [dont|do not] deserve to [live|be alive|exist]",
+        "[i|ive|im|id|^] ~3 [going to|gonna|will|ready to|want to] end it [tonight|today|now|soon|this week]",
+        "[life|it] [isnt|is not|aint] worth living",
         "[i|ive|im|id|^] ~3 [want|going|gonna|ready|planning|thinking about|thought about|think about] (to) end* it all",
         "[i|ive|im|id|^] ~3 [want to|wanna|going to|gonna|ready to|thinking about|thought about|think about] end* it $",
-        "end* (it) all $",
+        "[i|ive|im|id|^] ~3 end* it all $",
         "better off [without me|dead|if i was dead|if i were dead|if i wasnt here|if i werent here]",
-        "[no|not any|not a] [reason|point] [to live|in living|to go on|in going on|to keep going|in being alive]",
+        "[no|not any|not a] [reason|point] [to live|in living|in being alive|to go on living|in going on living]",
         "nothing (left) to live for",
-        "[tired|sick] of [living|life|being alive]",
-        "[point|sense] [in|of] [living|being alive|going on]",
-        "[disappear|vanish] [for good|forever]",
+        "[tired|sick] of [living|life|being alive] ![in|with|on|at|like|out of|abroad]",
+        "[point|sense] [in|of] [living|being alive|going on] ![with|in|at|as|like this in]",
+        "[i|ive|im|id|^] ~3 [disappear|vanish] [for good|forever]",
         "[want|wanted] it all to [stop|end]",
         "[nobody|no one|noone] would (even) miss me",
-        "if i [was|were] gone",
-        "[i|ive|im|id|^] ~3 [think*|thought|planning|planned|considering|want*] (about|of) overdos*",
-        (
-            "[i|ive|im|id|^] ~3 [stockpil*|hoard*|saving up|saved up|collecting|collected|stashed|stashing] ~2 [pills|"
-            "tablets|meds|medication]"
-        ),
-        "[thinking|thought|think] about taking [them all|all of them|the lot|the whole]",
+        "[world|everyone|everybody|family|kids] [would be|d be|will be] better (off) if i [was|were] gone",
+        "[i|ive|im|id|^] ~3 [thinking|thought|think|planning|planned|considering] [about|of] overdos*",
+        "[i|ive|im|id|^] ~3 [want|wanted|going|gonna|plan|planning] (to) overdose",
+        "[i|ive|im|id|^] ~3 [stockpil*|hoard*|saving up|saved up|stashed|stashing] ~2 [pills|tablets|meds|medication]",
+        "[thinking|thought|think] about taking [them all|all of them|the lot|all my pills|all the pills|all my tablets]",
         "[i|ive|im|id|^] ~3 [wrote|written|writing|write] ~2 [goodbye|suicide|farewell] [note*|letter*]",
-        "[thought|thinking|think|considered|considering] about [steering|driving|crashing|swerving] [into|off]",
-        "[step|stepping|stepped|jump|jumping|walk|walking|throw myself] in front of [a|the] [train|bus|lorry|truck|car|tube]",
+        (
+            "[thought|thinking|think|considered|considering] about [steering|driving|crashing|swerving] [into|off] [the|"
+            "a] [barrier|tree|wall|road|bridge|lorry|truck|oncoming]"
+        ),
+        "[i|ive|im|id|^] ~3 [step|jump|walk|throw myself] in front of [a|the] [train|bus|lorry|truck|car|tube]",
         "[i|ive|im|id|^] ~3 [wont|will not|not going to|not gonna] be alive",
         "[life|it|its|lifes] (is) not worth living",
         "[i|ive|im|id|^] ~3 [take|taking|took|taken] an overdose",
-        "overdos* on purpose",
+        "[i|ive|im|id|^] ~3 overdos* on purpose",
         "hang myself",
-        "[i|ive|im|id|^] ~3 jump* [off|in front of] [a|the] [bridge|train|building|roof|car|cliff]",
+        "[i|ive|im|id|^] ~3 [jump|jumping] [off|in front of] [a|the] [bridge|building|roof|cliff]",
         (
             "[i|ive|im|id|^] ~2 [been|am|started|start|keep|kept|began|do|did|relapsed into|back to|"
             "cant stop] ~1 self [harm*|injur*]"
@@ -524,7 +644,8 @@ DEFAULT_PHRASES: Mapping[str, tuple[str, ...]] = {
         "my self [harm*|injur*]",
         (
             "[harm|harming|harmed|hurt|hurting|injure|injuring|injured|cut|cutting|burn|burning|burned|burnt] myself ![on|"
-            "playing|at|while|in the|skiing|running|cycling|by accident|accidentally|lifting|shaving|cooking|badly at]"
+            "playing|at|while|in the|skiing|running|cycling|by accident|accidentally|lifting|shaving|cooking|badly at|"
+            "some slack|with a scalpel|with a knife|in theatre|off]"
         ),
     ),
 }

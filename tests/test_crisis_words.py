@@ -13,6 +13,7 @@ that ``config.example.toml`` shows the defaults.
 from __future__ import annotations
 
 import re
+import time
 import tomllib
 import unicodedata
 from pathlib import Path
@@ -313,9 +314,128 @@ SECOND_ROUND: dict[str, dict[str, list[str]]] = {
         ],
     },
 }
+# A third round: a reviewer's sentences against the lists after the second (clinical notes, statistics,
+# "she's suicidal", idioms; and plain first-person misses), and last the inverted word order of "Noen
+# dager tenker jeg på selvmord". All failed then; the lists and the phrase language were changed for
+# them (a gap after a clause start spans one word, "she's" and "tidligere" are kept out of gaps, a colon
+# ends no clause, "tenker jeg" as well as "jeg tenker"). Two are left out and known: "Jeg har tatt 40 paracet" is
+# missed, and "Innkomst: tatt en overdose paracet." is flagged (a note written without a subject reads as
+# a doctor's own words; leaving it out would leave out "Jeg har tatt en overdose paracet" too).
+THIRD_ROUND: dict[str, dict[str, list[str]]] = {
+    "crisis": {
+        "nb": [
+            "Jeg har ikke lyst til å leve lenger",
+            "Jeg har ikke lyst til å leve",
+            "Jeg vil skade meg",
+            "Jeg har lyst til å skade meg",
+            "Jeg skader meg",
+            "Jeg fortjener ikke å leve",
+            "Jeg vil hoppe fra brua",
+            "Jeg skal hoppe fra taket i kveld",
+            "Jeg vil kaste meg foran toget",
+            "Jeg vil sovne og aldri våkne igjen",
+            "Jeg har bestemt meg for å dø",
+            "Jeg tok alle pillene mine",
+            "Jeg ser ikke noen vits i å leve",
+            "Det er ingen vits å leve",
+            "Jeg orker ikke livet",
+            "Orker ikke livet. Hjelp",
+            "Har så lyst til å dø",
+            "Har tenkt på selvmord",
+            "Tenker på å ta livet av meg",
+            "Noen dager tenker jeg på selvmord",
+            "I dag har jeg så lyst til å dø",
+            "Noen ganger orker jeg ikke å leve",
+        ],
+        "nn": [
+            "Eg har ikkje lyst til å leve",
+            "Eg orkar ikkje livet",
+            "Nokre dagar tenkjer eg på sjølvmord",
+            "Om kvelden vil eg berre døy",
+        ],
+        "en": [
+            "I'd rather be dead",
+            "I want to be dead",
+            "I'm having thoughts of suicide",
+            "I keep thinking about dying",
+            "I'm going to overdose",
+            "I took too many pills",
+            "I don't deserve to live",
+            "I can't go on living",
+            "I want to sleep and never wake up",
+            "I'm going to end it tonight",
+            "Life isn't worth living",
+        ],
+    },
+    "everyday": {
+        "nb": [
+            "Kronisk suicidal, akutt ikke.",
+            "Uten behandling vil 30 % dø innen ett år.",
+            "Uten vaksine vil mange dø.",
+            "Jeg kjørte nesten av veien i glatta i dag.",
+            "Jeg henger meg ikke opp i småting.",
+            "Jeg vil ta livet mitt tilbake etter utbrentheten",
+            "Jeg håper jeg ikke våkner av callingen i natt",
+            "Jeg har skrevet et avskjedsbrev til pasientene mine før jeg slutter",
+            "Tidligere forsøkt selvmord to ganger.",
+            "Selvmordstanker: benekter.",
+            "Selvmordstanker: nei.",
+            "Tidligere selvskade.",
+            "17-åring tok en overdose",
+            "Pasienten hoppet foran toget.",
+            "Hvor mange begår selvmord hvert år?",
+            "Mange ungdommer driver med selvskading.",
+            "lei av å leve i koffert",
+            "ser ingen annen utvei enn å si opp",
+            "tenkte på å ta alle sammen med på tur",
+            "Bestemor fikk dø i søvne",
+            "Apoteket samler inn medisiner",
+            "Noen dager tenker jeg på å slutte som lege",
+            "Hver dag tenker jeg på pasienten som døde",
+            "Av og til tenker jeg ikke på selvmord i det hele tatt",
+        ],
+        "nn": [
+            "Kvar dag tenkjer eg på pasienten som døydde",
+            "Nokre gonger tenkjer eg på å slutte som lege",
+        ],
+        "en": [
+            "I think suicide among doctors is under-reported.",
+            "She's suicidal, what do I do?",
+            "if I was gone for a week, who covers my shifts?",
+            "I'm thinking about taking the whole week off.",
+            "I thought about driving into town tomorrow",
+            "I jumped off the train at Oslo S",
+            "I need to cut myself some slack",
+            "I cut myself with a scalpel in theatre",
+            "I'm sick of living in Oslo",
+            "I hope I don't wake up the kids",
+            "I collected my medication from the pharmacy",
+            "History of self-harm.",
+            "Previous self-harm.",
+            "Acutely suicidal.",
+            "Suicidal ideation: none.",
+            "24F took an overdose",
+            "Patient overdosed on purpose",
+            "Think overdose in any unconscious patient",
+            "Why do surgeons commit suicide?",
+            "One doctor attempted suicide last year.",
+            "Mrs Olsen is going to die within days.",
+            "Without surgery, Mr Hansen won't be alive next year.",
+            "There is no reason to go on with this treatment.",
+            "No point in going on with chemo.",
+            "Suicidal ideation in adolescents is common",
+            "He's been having suicidal thoughts",
+            "She's going to die",
+            "A man stepped in front of the bus",
+            "The warts disappear for good after treatment",
+            "It's not the be-all and end-all",
+        ],
+    },
+}
 for _kind, _corpus in (("crisis", CRISIS), ("everyday", EVERYDAY)):
-    for _language, _texts in SECOND_ROUND[_kind].items():
-        _corpus[_language] += _texts
+    for _round in (SECOND_ROUND, THIRD_ROUND):
+        for _language, _texts in _round[_kind].items():
+            _corpus[_language] += _texts
 
 
 _ASCII = str.maketrans({"æ": "ae", "ø": "o", "å": "a", "’": "'"})
@@ -407,9 +527,6 @@ MATCHING = [
     ("optional-present", "orker ikke (å) leve", "orker ikke å leve", True),
     ("optional-once", "orker ikke (å) leve", "orker ikke å å leve", False),
     ("optional-alternative", "orker ikke (å|og) leve", "orker ikke og leve", True),
-    ("optional-last-before-end-absent", "orker ikke livet (mer) $", "orker ikke livet.", True),
-    ("optional-last-before-end-present", "orker ikke livet (mer) $", "orker ikke livet mer.", True),
-    ("optional-last-before-end-more", "orker ikke livet (mer) $", "orker ikke livet mer på jobb", False),
     # ~N: up to N other words, none a negation nor someone else.
     ("gap-none", "jeg ~ vil dø", "jeg vil dø", True),
     ("gap-two", "jeg ~ vil dø", "jeg bare egentlig vil dø", True),
@@ -466,6 +583,15 @@ MATCHING = [
     ("nfkc-decomposed", "å leve", "a\u030a leve", True),
     ("nfkc-fullwidth", "vil dø", "ｖｉｌ dø", True),
     ("empty-list-matches-nothing", "", "selvmord", False),
+    ("start-gap-one-word", "[jeg|^] ~3 vil dø", "Har du sett det? Så vil dø", True),
+    ("start-gap-not-two", "[jeg|^] ~3 vil dø", "Uten behandling vil dø", False),
+    ("start-gap-after-jeg-three", "[jeg|^] ~3 vil dø", "jeg tror nok at vil dø", True),
+    ("colon-ends-no-clause", "^ selvmordstanker $", "Selvmordstanker: nei", False),
+    ("full-stop-ends-a-clause", "^ selvmordstanker $", "Sliten. Selvmordstanker.", True),
+    ("hyphen-inside-a-word-starts-nothing", "^ tok en overdose", "17-åring tok en overdose", False),
+    ("hyphen-with-space-starts-a-clause", "^ tok en overdose", "Lang natt - tok en overdose", True),
+    ("gap-skips-no-number", "[i|^] ~1 took an overdose", "24F took an overdose", False),
+    ("contraction-is-someone-else", "[i|^] ~2 suicidal", "She's suicidal", False),
 ]
 
 
@@ -514,6 +640,8 @@ REJECTED = [
     ("not-with-gap", "kutte meg ![ut ~ av]", "'!' takes words only"),
     ("optional-first", "(jeg) vil dø", "first or last"),
     ("optional-last", "jeg vil (dø)", "first or last"),
+    ("optional-last-before-end", "orker ikke livet (mer) $", "first or last"),
+    ("optional-between-gaps", "jeg ~5 (x) ~5 dø", "two gaps in a row"),
     ("optional-only", "(dø)", "first or last"),
     ("stray-character", "vil # dø", "unexpected '#'"),
     ("stray-apostrophe", "vil 'dø", 'unexpected "\'"'),
@@ -573,3 +701,25 @@ def test_example_config_shows_the_default_crisis_words() -> None:
     assert {language: list(phrases) for language, phrases in table.items()} == {
         language: list(phrases) for language, phrases in DEFAULT_CRISIS_WORDS.items()
     }
+
+
+@pytest.mark.parametrize("filler", ["!", "😢", "\n", ". ", "a!"], ids=["marks", "emoji", "newlines", "stops", "letter-mark"])
+def test_reading_a_long_message_grows_with_its_length_not_its_square(filler: str) -> None:
+    """A wall of marks or emoji (a clause could start at every character) is read in linear time.
+
+    Measured as a ratio in the same run, best of three: eight times the text, well under the 64
+    times the work a quadratic reading would take (one doctor's message must not stall the bot).
+    """
+    words = CrisisWords(DEFAULT_CRISIS_WORDS)
+
+    def cost(repeat: int) -> float:
+        text = filler * repeat
+        times = []
+        for _ in range(3):
+            started = time.perf_counter()
+            words.matches(text)
+            times.append(time.perf_counter() - started)
+        return min(times)
+
+    small, large = cost(512), cost(4096)
+    assert large < 24 * small + 0.05, (small, large)
