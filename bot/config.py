@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import difflib
 import os
 import re
 import tomllib
+from collections.abc import Iterable
 from dataclasses import dataclass, field, fields
 from datetime import timedelta
 from pathlib import Path
@@ -115,6 +117,41 @@ def _positive(table: dict[str, Any], key: str, default: float, path: str) -> flo
     return float(value)
 
 
+_KNOWN: dict[str, tuple[str, ...]] = {
+    "telegram": ("token", "base_url", "webhook_url", "webhook_secret", "webhook_port", "webhook_listen"),
+    "database": ("url",),
+    "secrets": ("secret_key", "retired_keys"),
+    "service": ("default_language", "counties", "expected_reply_hours", "data_controller", "privacy_contact"),
+    "timeouts": ("offer_minutes", "urgent_offer_minutes", "silent_case_hours", "followup_weeks", "draft_reminder_hours",
+                 "draft_expire_hours", "tick_seconds"),
+    "privacy": ("min_cell", "retention_months"),
+    "crisis_words": LANGUAGES,
+    "emergency": ("number", *LANGUAGES),
+    "doctor_help": ("name", "contact", *LANGUAGES),
+}  # fmt: skip
+"""Every section and key the file may hold ("emergency" and "doctor_help" are arrays of tables)."""
+
+
+def _check_known(data: dict[str, Any]) -> None:
+    """A misspelt section or key is an error naming it, with the known one it is closest to."""
+    for name, value in data.items():
+        if name not in _KNOWN:
+            raise ConfigError(name, f"unknown section{_did_you_mean(name, _KNOWN)}")
+        tables = value if isinstance(value, list) else [value]
+        for at, table in enumerate(tables):
+            if not isinstance(table, dict):
+                continue  # the section's own reader says what shape it must have
+            for key in table:
+                if key not in _KNOWN[name]:
+                    where = f"{name}[{at}]" if isinstance(value, list) else name
+                    raise ConfigError(f"{where}.{key}", f"unknown key{_did_you_mean(key, _KNOWN[name])}")
+
+
+def _did_you_mean(word: str, known: Iterable[str]) -> str:
+    close = difflib.get_close_matches(word, list(known), n=1, cutoff=0.6)
+    return f" (did you mean {close[0]!r}?)" if close else ""
+
+
 def _section(data: dict[str, Any], name: str) -> dict[str, Any]:
     section = data.get(name, {})
     if not isinstance(section, dict):
@@ -131,6 +168,7 @@ def parse(
     which replaces it, asks for that.
     """
     env = dict(os.environ) if env is None else env
+    _check_known(data)
     telegram = _section(data, "telegram")
     database = _section(data, "database")
     secrets = _section(data, "secrets")

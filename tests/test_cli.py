@@ -18,7 +18,7 @@ import pytest
 
 import bot.cli
 from bot.cli import main
-from bot.config import load
+from bot.config import ConfigError, load, parse
 from flows.triage import TRANSITIONS, Step
 from storage.models import Base
 from tests.process import clean_env, kollega_command, toml_value, write_config
@@ -172,6 +172,9 @@ BAD_CONFIGS: list[tuple[str, Any, dict[str, str], str]] = [
     ("crisis words not a list", good_sections(crisis_words={"nb": "vil dø"}), {}, "crisis_words.nb"),
     ("crisis phrase unclosed", good_sections(crisis_words={"nn": ["vil døy", "[ta|tek livet av meg"]}), {}, "crisis_words.nn[1]"),
     ("crisis phrase gap too long", good_sections(crisis_words={"en": ["i ~9 die"]}), {}, "crisis_words.en[0]"),
+    # A misspelt key or section is never silently ignored.
+    ("key misspelt", good_sections(timeouts={"offer_minuts": 30}), {}, "timeouts.offer_minuts"),
+    ("section misspelt", {**good_sections(), "timeout": {"offer_minutes": 30}}, {}, "timeout"),
 ]
 
 
@@ -480,3 +483,25 @@ def test_an_alias_too_long_for_the_roster_is_one_line_and_exit_2(tmp_path, capsy
     code = main(["counsellor", "add", "--config", str(config), "--telegram-id", "1", "--alias", "A" * 65, "--county", "Oslo"])
     assert code == 2
     assert capsys.readouterr().err.strip() == "kollega: --alias: must be 1 to 40 characters"
+
+
+@pytest.mark.parametrize(
+    ("sections", "line"),
+    [
+        (good_sections(timeouts={"offer_minuts": 30}), "timeouts.offer_minuts: unknown key (did you mean 'offer_minutes'?)"),
+        ({**good_sections(), "timeout": {}}, "timeout: unknown section (did you mean 'timeouts'?)"),
+        ({**good_sections(), "monitor": {}}, "monitor: unknown section"),
+    ],
+)
+def test_a_misspelt_name_is_named_with_the_known_one_closest_to_it(tmp_path: Path, sections: Any, line: str) -> None:
+    path = write_case(tmp_path, sections)
+    with pytest.raises(ConfigError) as raised:
+        load(path)
+    assert str(raised.value) == line
+
+
+def test_a_misspelt_key_in_an_array_of_tables_names_its_place() -> None:
+    data = {**good_sections(), "emergency": [{"number": "113", "nb": "Akutt"}, {"number": "116 117", "nbb": "Legevakt"}]}
+    with pytest.raises(ConfigError) as raised:
+        parse(data, env={})
+    assert str(raised.value) == "emergency[1].nbb: unknown key (did you mean 'nb'?)"
